@@ -1,0 +1,197 @@
+// The Node-API face of uv-drain: one Addon instance per Node environment
+// (main thread or worker), each with the state of its own loop.
+#include <napi.h>
+#include <node_api.h>
+
+#include <memory>
+#include <vector>
+
+#include "capi.h"
+#include "loop_state.h"
+#include "modules.h"
+#include "probe.h"
+#include "walk.h"
+
+namespace uvdrain {
+
+namespace {
+
+constexpr int kScratchSize = 8;
+
+uv_loop_t* LoopOf(Napi::Env env) {
+  uv_loop_t* loop = nullptr;
+  NAPI_FATAL_IF_FAILED(napi_get_uv_event_loop(env, &loop), "uv-drain", "napi_get_uv_event_loop");
+  return loop;
+}
+
+uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i) {
+  return info[i].IsNumber() ? info[i].As<Napi::Number>().Uint32Value() : 0;
+}
+
+}  // namespace
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports)
+      : state_(std::make_unique<LoopState>(LoopOf(env))) {
+    RegisterLoop(state_.get());
+    scratch_ = Napi::Persistent(Napi::Float64Array::New(env, kScratchSize));
+
+    Napi::Array types = Napi::Array::New(env);
+    for (int t = UV_UNKNOWN_HANDLE + 1; t < UV_HANDLE_TYPE_MAX; t++)
+      types.Set(t, Napi::String::New(env, uv_handle_type_name(static_cast<uv_handle_type>(t))));
+    types.Set(uint32_t{0}, Napi::String::New(env, "unknown"));
+
+    Napi::Object caps = Napi::Object::New(env);
+    caps.Set("uvVersion", Napi::String::New(env, uv_version_string()));
+    caps.Set("tagging", Napi::Boolean::New(env, LayoutProbeOk()));
+    caps.Set("modules", Napi::Boolean::New(env, ModuleAttributionSupported()));
+    caps.Set("capiVersion", Napi::Number::New(env, UV_DRAIN_API_VERSION));
+
+    DefineAddon(exports, {
+        InstanceMethod("ownerId", &Addon::OwnerId),
+        InstanceMethod("ownerName", &Addon::OwnerName),
+        InstanceMethod("countsFor", &Addon::CountsForOwner),
+        InstanceMethod("countsByOwner", &Addon::CountsByOwnerMethod),
+        InstanceMethod("stats", &Addon::Stats),
+        InstanceMethod("snapshot", &Addon::SnapshotMethod),
+        InstanceMethod("bareTraversal", &Addon::BareTraversalMethod),
+        InstanceMethod("noteBirth", &Addon::NoteBirth),
+        InstanceMethod("resolveBirths", &Addon::ResolveBirths),
+        InstanceValue("scratch", scratch_.Value()),
+        InstanceValue("typeNames", types),
+        InstanceValue("capabilities", caps),
+        InstanceValue("capi", Napi::External<uv_drain_api_t>::New(
+                                  env, const_cast<uv_drain_api_t*>(CApiTable()))),
+    });
+  }
+
+  ~Addon() { UnregisterLoop(state_.get()); }
+
+ private:
+  double* Scratch() { return scratch_.Value().Data(); }
+
+  // ownerId(name: string): number (validated in TypeScript)
+  Napi::Value OwnerId(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsString()) {
+      Napi::TypeError::New(env, "owner must be a string").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    std::string name = info[0].As<Napi::String>().Utf8Value();
+    uint32_t id = 0;
+    int err = state_->OwnerId(name.data(), name.size(), &id);
+    if (err != 0) {
+      Napi::Error e = Napi::Error::New(env, uv_strerror(err));
+      e.Set("code", Napi::String::New(env, uv_err_name(err)));
+      e.ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    return Napi::Number::New(env, id);
+  }
+
+  Napi::Value OwnerName(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), state_->OwnerName(ArgU32(info, 0)));
+  }
+
+  // countsFor(id): fills scratch[0..4] = total, active, ref, closing, requests.
+  Napi::Value CountsForOwner(const Napi::CallbackInfo& info) {
+    uint32_t id = ArgU32(info, 0);
+    state_->ResolveBirths(false);
+    Counts c;
+    int64_t requests = 0;
+    if (id != 0 && state_->ValidOwner(id)) {
+      c = state_->CountsFor(id);
+      requests = state_->Requests(id);
+    }
+    double* s = Scratch();
+    s[0] = c.total;
+    s[1] = c.active;
+    s[2] = c.ref;
+    s[3] = c.closing;
+    s[4] = static_cast<double>(requests);
+    return info.Env().Undefined();
+  }
+
+  // countsByOwner(): Float64Array of [index, total, active, ref, closing,
+  // requests] for every owner with a live handle or request.
+  Napi::Value CountsByOwnerMethod(const Napi::CallbackInfo& info) {
+    state_->ResolveBirths(false);
+    std::vector<Counts> counts(state_->OwnerCount());
+    CountsByOwner(state_->loop(), &counts);
+    std::vector<double> out;
+    for (uint32_t i = 1; i < counts.size(); i++) {
+      int64_t requests = state_->Requests(state_->IdOfIndex(i));
+      if (counts[i].total == 0 && requests == 0) continue;
+      out.insert(out.end(), {static_cast<double>(i), static_cast<double>(counts[i].total),
+                             static_cast<double>(counts[i].active), static_cast<double>(counts[i].ref),
+                             static_cast<double>(counts[i].closing), static_cast<double>(requests)});
+    }
+    Napi::Float64Array arr = Napi::Float64Array::New(info.Env(), out.size());
+    std::copy(out.begin(), out.end(), arr.Data());
+    return arr;
+  }
+
+  // stats(): fills scratch[0..5] = handles, active, ref, closing, activeReqs, alive.
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    LoopStats st = StatsOf(state_->loop());
+    double* s = Scratch();
+    s[0] = st.handles.total;
+    s[1] = st.handles.active;
+    s[2] = st.handles.ref;
+    s[3] = st.handles.closing;
+    s[4] = st.active_reqs;
+    s[5] = st.alive ? 1 : 0;
+    return info.Env().Undefined();
+  }
+
+  // snapshot(withModules): { records: Float64Array, modules: string[] }
+  Napi::Value SnapshotMethod(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    state_->ResolveBirths(false);
+    bool with_modules = ModuleAttributionSupported() &&
+                        !(info[0].IsBoolean() && !info[0].As<Napi::Boolean>().Value());
+    std::vector<double> records;
+    Snapshot(state_.get(), &modules_, with_modules, &records);
+    Napi::Float64Array arr = Napi::Float64Array::New(env, records.size());
+    std::copy(records.begin(), records.end(), arr.Data());
+    Napi::Array names = Napi::Array::New(env, modules_.Names().size());
+    for (size_t i = 0; i < modules_.Names().size(); i++)
+      names.Set(static_cast<uint32_t>(i), Napi::String::New(env, modules_.Names()[i]));
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("records", arr);
+    result.Set("modules", names);
+    return result;
+  }
+
+  Napi::Value BareTraversalMethod(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(BareTraversal(state_->loop())));
+  }
+
+  // noteBirth(id, uvType, deferred): called from the async_hooks init hook.
+  Napi::Value NoteBirth(const Napi::CallbackInfo& info) {
+    uint32_t id = ArgU32(info, 0);
+    uint32_t type = ArgU32(info, 1);
+    if (LayoutProbeOk() && state_->ValidOwner(id) && type > UV_UNKNOWN_HANDLE &&
+        type < UV_HANDLE_TYPE_MAX) {
+      state_->NoteBirth(id, static_cast<uv_handle_type>(type),
+                        info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value());
+    }
+    return info.Env().Undefined();
+  }
+
+  // resolveBirths(final)
+  Napi::Value ResolveBirths(const Napi::CallbackInfo& info) {
+    state_->ResolveBirths(info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value());
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<LoopState> state_;
+  ModuleIndex modules_;
+  Napi::Reference<Napi::Float64Array> scratch_;
+};
+
+}  // namespace uvdrain
+
+using UvDrainAddon = uvdrain::Addon;
+NODE_API_ADDON(UvDrainAddon)

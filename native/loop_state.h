@@ -1,0 +1,115 @@
+// Per-loop state: the owner table, pending JS births, and the registry that
+// lets the C API find a loop's state from a uv_loop_t*.
+#ifndef UV_DRAIN_LOOP_STATE_H
+#define UV_DRAIN_LOOP_STATE_H
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "uv_drain.h"
+#include "uv_layout.h"
+
+namespace uvdrain {
+
+// 256 JavaScript characters take at most 1024 bytes of UTF-8.
+constexpr size_t kMaxOwnerName = 1024;
+// Owner ids: low 20 bits index (1-based), high 12 bits a per-loop salt, so
+// an id from another loop (or a stale one) is rejected instead of silently
+// naming some other owner.
+constexpr uint32_t kIndexBits = 20;
+constexpr uint32_t kIndexMask = (1u << kIndexBits) - 1;
+constexpr uint32_t kMaxOwners = kIndexMask;
+
+struct Counts {
+  uint32_t total = 0, active = 0, ref = 0, closing = 0;
+  void Add(const uv_handle_t* h) {
+    total++;
+    if (h->flags & kFlagActive) active++;
+    if (h->flags & kFlagRef) ref++;
+    if (IsClosing(h)) closing++;
+  }
+};
+
+struct Owner {
+  std::string name;
+  std::atomic<int64_t> requests{0};
+};
+
+class LoopState {
+ public:
+  explicit LoopState(uv_loop_t* loop);
+  ~LoopState();
+  LoopState(const LoopState&) = delete;
+  LoopState& operator=(const LoopState&) = delete;
+
+  uv_loop_t* loop() const { return loop_; }
+  bool OnLoopThread() const;
+
+  // Owner table. Ids are stable for the loop's lifetime.
+  int OwnerId(const char* name, size_t len, uint32_t* out);
+  bool ValidOwner(uint32_t id) const;
+  uint32_t IndexOf(uint32_t id) const { return id & kIndexMask; }
+  uint32_t IdOfIndex(uint32_t index) const { return salt_ | index; }
+  size_t OwnerCount() const;  // highest index + 1
+  std::string OwnerName(uint32_t index) const;
+  int RequestBegin(uint32_t id);
+  int RequestEnd(uint32_t id);
+  int64_t Requests(uint32_t id) const;
+
+  // Handle tags. The handle must belong to this loop and not be closing.
+  int Tag(uv_handle_t* h, uint32_t id);
+  Counts CountsFor(uint32_t id) const;
+
+  // JS births: async_hooks announces a handle before libuv creates it; the
+  // handle is the first untagged one of that type appended after the queue
+  // tail seen at announcement time. `deferred` births (process, fs_event)
+  // create their handle in a later call of the same JS turn.
+  void NoteBirth(uint32_t id, uv_handle_type type, bool deferred);
+  // Matches pending births. With `final`, births still unmatched are dropped
+  // (called from a microtask: every announced handle exists by then).
+  void ResolveBirths(bool final);
+
+ private:
+  struct Birth {
+    uint32_t owner;
+    uv_handle_type type;
+    QueueNode* after;
+    bool deferred;
+  };
+
+  uv_loop_t* loop_;
+  uv_thread_t thread_;
+  uint32_t salt_;
+  mutable std::mutex mu_;         // guards owners_ and by_name_
+  std::deque<Owner> owners_;      // [0] is a placeholder for "no owner"
+  std::unordered_map<std::string, uint32_t> by_name_;
+  std::vector<Birth> births_;
+};
+
+// Registry of the loops uv-drain is loaded on (one state per Node env).
+void RegisterLoop(LoopState* state);
+void UnregisterLoop(LoopState* state);
+// Calls fn(state) with the registry locked, or returns UV_EINVAL.
+template <typename Fn>
+int WithLoop(uv_loop_t* loop, Fn&& fn);
+
+std::mutex& RegistryMutex();
+LoopState* FindLoopLocked(uv_loop_t* loop);
+
+template <typename Fn>
+int WithLoop(uv_loop_t* loop, Fn&& fn) {
+  if (loop == nullptr) return UV_EINVAL;
+  std::lock_guard<std::mutex> lock(RegistryMutex());
+  LoopState* state = FindLoopLocked(loop);
+  if (state == nullptr) return UV_EINVAL;
+  return fn(state);
+}
+
+}  // namespace uvdrain
+
+#endif

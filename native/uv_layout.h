@@ -1,0 +1,86 @@
+// What uv-drain reads (and the two things it writes) inside libuv handles.
+//
+// libuv keeps these fields private, but they are part of its 1.x ABI: the
+// struct layout is fixed by uv.h (UV_HANDLE_FIELDS, UV_HANDLE_PRIVATE_FIELDS
+// in uv/unix.h) and identical from 1.39 to 1.52 on x86-64 and arm64 Linux.
+// probe.cc checks at load time that the running libuv behaves the way this
+// file assumes, and everything that depends on it is switched off if not.
+#ifndef UV_DRAIN_LAYOUT_H
+#define UV_DRAIN_LAYOUT_H
+
+#include <cstddef>
+#include <cstdint>
+#include <uv.h>
+
+namespace uvdrain {
+
+// Handle flag bits, from libuv src/uv-common.h (unchanged 1.0 to 1.52).
+constexpr unsigned kFlagClosing = 0x01;
+constexpr unsigned kFlagClosed = 0x02;
+constexpr unsigned kFlagActive = 0x04;
+constexpr unsigned kFlagRef = 0x08;
+constexpr unsigned kFlagInternal = 0x10;
+
+// uv-drain's own bit. libuv's highest flag is 0x10000000 (UV_HANDLE_REAP);
+// the only place libuv assigns `flags` as a whole is uv__handle_init, which
+// sets it to UV_HANDLE_REF. So the bit survives everything a live handle goes
+// through and is cleared when the memory is reused for a new handle: that is
+// how a new handle born at the address of a closed tagged one starts
+// untagged, with no table to keep in sync and nothing to free.
+constexpr unsigned kFlagTagged = 0x80000000u;
+
+// The owner id lives in the last word of the handle's `u.reserved[4]` union.
+// On unix libuv never touches u.reserved[1..3] (libuv 1.46 uses the first
+// int, u.fd, as the async handle's busy counter).
+inline uint32_t TagOf(const uv_handle_t* h) {
+  if (!(h->flags & kFlagTagged)) return 0;
+  return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(h->u.reserved[3]));
+}
+
+inline void SetTag(uv_handle_t* h, uint32_t owner) {
+  h->u.reserved[3] = reinterpret_cast<void*>(static_cast<uintptr_t>(owner));
+  h->flags |= kFlagTagged;
+}
+
+inline void ClearTag(uv_handle_t* h) { h->flags &= ~kFlagTagged; }
+
+inline bool IsClosing(const uv_handle_t* h) {
+  return (h->flags & (kFlagClosing | kFlagClosed)) != 0;
+}
+
+// loop->handle_queue is a circular doubly linked list of {next, prev}
+// (`void* [2]` before libuv 1.47, `struct uv__queue` since: same layout).
+struct QueueNode {
+  QueueNode* next;
+  QueueNode* prev;
+};
+
+inline QueueNode* HandleQueue(uv_loop_t* loop) {
+  return reinterpret_cast<QueueNode*>(&loop->handle_queue);
+}
+
+inline uv_handle_t* HandleOfNode(QueueNode* q) {
+  return reinterpret_cast<uv_handle_t*>(reinterpret_cast<char*>(q) -
+                                        offsetof(uv_handle_t, handle_queue));
+}
+
+inline QueueNode* NodeOfHandle(uv_handle_t* h) {
+  return reinterpret_cast<QueueNode*>(&h->handle_queue);
+}
+
+// Visits every handle uv_walk would visit (internal ones skipped), in the
+// same order, without uv_walk's rewrite of the whole queue. `fn` must not
+// create or close handles.
+template <typename Fn>
+inline void ForEachHandle(uv_loop_t* loop, Fn&& fn) {
+  QueueNode* head = HandleQueue(loop);
+  for (QueueNode* q = head->next; q != head; q = q->next) {
+    uv_handle_t* h = HandleOfNode(q);
+    if (h->flags & kFlagInternal) continue;
+    fn(h);
+  }
+}
+
+}  // namespace uvdrain
+
+#endif

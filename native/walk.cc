@@ -1,0 +1,50 @@
+#include "walk.h"
+
+namespace uvdrain {
+
+LoopStats StatsOf(uv_loop_t* loop) {
+  LoopStats s;
+  ForEachHandle(loop, [&](uv_handle_t* h) { s.handles.Add(h); });
+  s.active_reqs = loop->active_reqs.count;
+  s.alive = uv_loop_alive(loop) != 0;
+  return s;
+}
+
+void CountsByOwner(uv_loop_t* loop, std::vector<Counts>* counts) {
+  ForEachHandle(loop, [&](uv_handle_t* h) {
+    uint32_t index = TagOf(h) & kIndexMask;
+    if (index >= counts->size()) index = 0;  // a tag of a foreign uv-drain copy
+    (*counts)[index].Add(h);
+  });
+}
+
+void Snapshot(LoopState* state, ModuleIndex* modules, bool with_modules,
+              std::vector<double>* out) {
+  if (with_modules) modules->Refresh();
+  ForEachHandle(state->loop(), [&](uv_handle_t* h) {
+    uint64_t addr = reinterpret_cast<uintptr_t>(h);
+    int bits = ((h->flags & kFlagActive) ? kBitActive : 0) |
+               ((h->flags & kFlagRef) ? kBitRef : 0) |
+               (IsClosing(h) ? kBitClosing : 0);
+    uv_os_fd_t fd;
+    int fd_value = uv_fileno(h, &fd) == 0 ? fd : -1;
+    uint32_t tag = TagOf(h);
+    uint32_t index = state->ValidOwner(tag) ? state->IndexOf(tag) : 0;
+    out->push_back(static_cast<double>(addr >> 32));
+    out->push_back(static_cast<double>(addr & 0xffffffffu));
+    out->push_back(static_cast<double>(h->type));
+    out->push_back(bits);
+    out->push_back(fd_value);
+    out->push_back(index);
+    out->push_back(with_modules ? modules->Of(h) : -1);
+  });
+}
+
+size_t BareTraversal(uv_loop_t* loop) {
+  size_t n = 0;
+  QueueNode* head = HandleQueue(loop);
+  for (QueueNode* q = head->next; q != head; q = q->next) n++;
+  return n;
+}
+
+}  // namespace uvdrain

@@ -1,0 +1,19 @@
+// uv-drain: know exactly when a piece of a Node.js process has let go of the
+// libuv event loop.
+import { binding, type CApi } from './native';
+
+export { snapshot, stats, countsFor, countsByOwner } from './accounting';
+export type { HandleInfo, LoopStats, OwnerCounts } from './accounting';
+export { withOwner, trackOwners } from './owners';
+export type { CApi } from './native';
+
+/** The C API table for native code (see native/include/uv_drain.h). */
+export const capi: CApi = binding.capi;
+
+/** What the running libuv lets uv-drain do. */
+export const capabilities: Readonly<{
+  uvVersion: string;
+  tagging: boolean;
+  modules: boolean;
+  capiVersion: number;
+}> = Object.freeze({ ...binding.capabilities });

@@ -1,0 +1,34 @@
+// Loads the addon (a prebuild if one matches, else the build from source).
+import path = require('node:path');
+import nodeGypBuild = require('node-gyp-build');
+
+/** The C API table: pass it to an addon, which reads it with napi_get_value_external(). */
+export interface CApi {
+  readonly __capi: unique symbol;
+}
+
+export interface Binding {
+  ownerId(name: string): number;
+  ownerName(index: number): string;
+  countsFor(id: number): void;
+  countsByOwner(): Float64Array;
+  stats(): void;
+  snapshot(withModules: boolean): { records: Float64Array; modules: string[] };
+  bareTraversal(): number;
+  noteBirth(id: number, uvType: number, deferred: boolean): void;
+  resolveBirths(final: boolean): void;
+  readonly scratch: Float64Array;
+  readonly typeNames: string[];
+  readonly capabilities: {
+    uvVersion: string;
+    tagging: boolean;
+    modules: boolean;
+    capiVersion: number;
+  };
+  readonly capi: CApi;
+}
+
+export const binding: Binding = nodeGypBuild(path.join(__dirname, '..'));
+
+/** Owner ids keep their index in the low 20 bits (see native/loop_state.h). */
+export const OWNER_INDEX_MASK = 0xfffff;

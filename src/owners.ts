@@ -1,0 +1,253 @@
+// Owner attribution at birth: which owner was current when a handle, a JS
+// timer or a JS request came into being.
+//
+// Node fires async_hooks `init` in a wrap's constructor, before the wrap
+// creates its uv handle; libuv appends the new handle at the tail of the
+// loop's handle queue. So `init` tells the addon "one handle of type T for
+// owner O comes next" and the addon tags the first untagged handle of type T
+// appended after the tail it saw then (native/loop_state.cc). Timers and
+// requests have no handle of their own: they are counted here.
+import { AsyncLocalStorage, createHook } from 'node:async_hooks';
+
+import { binding } from './native';
+import { checkBoolean, checkFunction, checkOwner } from './validate';
+
+/** async_hooks resource type -> uv handle type; deferred: the handle is made by a later call (spawn, start). */
+const HANDLE_RESOURCES: Record<string, { uv: string; deferred: boolean }> = {
+  TCPWRAP: { uv: 'tcp', deferred: false },
+  TCPSERVERWRAP: { uv: 'tcp', deferred: false },
+  PIPEWRAP: { uv: 'pipe', deferred: false },
+  PIPESERVERWRAP: { uv: 'pipe', deferred: false },
+  TTYWRAP: { uv: 'tty', deferred: false },
+  UDPWRAP: { uv: 'udp', deferred: false },
+  SIGNALWRAP: { uv: 'signal', deferred: false },
+  STATWATCHER: { uv: 'fs_poll', deferred: false },
+  MESSAGEPORT: { uv: 'async', deferred: false },
+  PROCESSWRAP: { uv: 'process', deferred: true },
+  FSEVENTWRAP: { uv: 'fs_event', deferred: true },
+};
+
+/** One-shot requests: in flight from `init` until their callback has run (`after`). */
+const ONE_SHOT_REQUESTS = new Set([
+  'FSREQCALLBACK',
+  'FSREQPROMISE',
+  'FILEHANDLECLOSEREQ',
+  'GETADDRINFOREQWRAP',
+  'GETNAMEINFOREQWRAP',
+  'QUERYWRAP',
+  'WRITEWRAP',
+  'SHUTDOWNWRAP',
+  'SENDWRAP',
+  'TCPCONNECTWRAP',
+  'PIPECONNECTWRAP',
+]);
+
+const uvTypeIndex = new Map(binding.typeNames.map((name, index) => [name, index]));
+const handleTypes = new Map(
+  Object.entries(HANDLE_RESOURCES).map(([resource, { uv, deferred }]) => [
+    resource,
+    { type: uvTypeIndex.get(uv) ?? 0, deferred },
+  ]),
+);
+
+interface OwnerRecord {
+  id: number;
+  name: string;
+  requests: number;
+  timers: Set<TimerLike>;
+}
+
+interface TimerLike {
+  _destroyed?: boolean;
+  _idlePrev?: unknown;
+}
+
+interface InFlight {
+  owner: OwnerRecord;
+  pending: number;
+}
+
+const byName = new Map<string, OwnerRecord>();
+const byIndex = new Map<number, OwnerRecord>();
+const inFlight = new Map<number, InFlight>();
+const storage = new AsyncLocalStorage<OwnerRecord>();
+const syncOwners: OwnerRecord[] = [];
+let tracking = false;
+let suppressed = 0;
+let resolveQueued = false;
+
+/** The record of `owner`, created on first use (ids are per loop and permanent). */
+export function ownerRecord(owner: string): OwnerRecord {
+  let record = byName.get(owner);
+  if (record === undefined) {
+    const id = binding.ownerId(owner);
+    record = { id, name: owner, requests: 0, timers: new Set() };
+    byName.set(owner, record);
+    byIndex.set(id & 0xfffff, record);
+  }
+  return record;
+}
+
+export function existingOwner(owner: string): OwnerRecord | undefined {
+  return byName.get(owner);
+}
+
+/** The owner name of a native owner index (owners tagged through the C API included). */
+export function ownerNameOf(index: number): string | null {
+  if (index === 0) return null;
+  const known = byIndex.get(index);
+  if (known !== undefined) return known.name;
+  const name = binding.ownerName(index);
+  return name === '' ? null : name;
+}
+
+/** Pending JS timers and immediates of `record`; drops the ones that have run or were cleared. */
+export function pendingTimers(record: OwnerRecord): number {
+  for (const timer of record.timers) {
+    if (timer._destroyed === true && timer._idlePrev == null) record.timers.delete(timer);
+  }
+  return record.timers.size;
+}
+
+export function jsRequests(record: OwnerRecord): number {
+  return record.requests;
+}
+
+export function knownOwners(): Iterable<OwnerRecord> {
+  return byName.values();
+}
+
+function currentOwner(): OwnerRecord | undefined {
+  if (suppressed > 0) return undefined;
+  if (syncOwners.length > 0) return syncOwners[syncOwners.length - 1];
+  return tracking ? storage.getStore() : undefined;
+}
+
+const hook = createHook({
+  init(asyncId, type, _triggerAsyncId, resource) {
+    const owner = currentOwner();
+    if (owner === undefined) return;
+    const handle = handleTypes.get(type);
+    if (handle !== undefined) {
+      binding.noteBirth(owner.id, handle.type, handle.deferred);
+      queueResolve();
+    } else if (type === 'Timeout' || type === 'Immediate') {
+      owner.timers.add(resource as TimerLike);
+    } else if (ONE_SHOT_REQUESTS.has(type) || type.endsWith('REQUEST')) {
+      beginRequest(asyncId, owner);
+    } else if (type === 'ZLIB') {
+      countZlibWrites(asyncId, owner, resource as { write?: (...args: unknown[]) => unknown });
+    }
+  },
+  after(asyncId) {
+    const entry = inFlight.get(asyncId);
+    if (entry === undefined) return;
+    entry.pending--;
+    entry.owner.requests--;
+    if (entry.pending === 0) inFlight.delete(asyncId);
+    updateHook();
+  },
+});
+
+function beginRequest(asyncId: number, owner: OwnerRecord): void {
+  const entry = inFlight.get(asyncId);
+  if (entry === undefined) inFlight.set(asyncId, { owner, pending: 1 });
+  else entry.pending++;
+  owner.requests++;
+}
+
+// A zlib stream is one async resource for its whole life; each async write
+// is one unit of thread-pool work that ends with a callback (`after`).
+function countZlibWrites(
+  asyncId: number,
+  owner: OwnerRecord,
+  handle: { write?: (...args: unknown[]) => unknown },
+): void {
+  const write = handle.write;
+  if (typeof write !== 'function') return;
+  handle.write = function countedWrite(this: unknown, ...args: unknown[]) {
+    beginRequest(asyncId, owner);
+    updateHook();
+    return write.apply(this, args);
+  };
+}
+
+function queueResolve(): void {
+  if (resolveQueued) return;
+  resolveQueued = true;
+  queueMicrotask(() => {
+    resolveQueued = false;
+    binding.resolveBirths(true);
+  });
+}
+
+let hookEnabled = false;
+function updateHook(): void {
+  const want = tracking || syncOwners.length > 0 || inFlight.size > 0;
+  if (want === hookEnabled) return;
+  hookEnabled = want;
+  if (want) hook.enable();
+  else hook.disable();
+}
+
+// Node makes process.stdout/stderr/stdin (and, for a TTY, a SIGWINCH
+// handle) lazily on first access. Those are Node's, not the owner's that
+// happened to touch them first: create them with attribution suppressed.
+let stdioGuarded = false;
+function guardStdio(): void {
+  if (stdioGuarded) return;
+  stdioGuarded = true;
+  for (const name of ['stdin', 'stdout', 'stderr'] as const) {
+    const descriptor = Object.getOwnPropertyDescriptor(process, name);
+    if (descriptor?.get === undefined || descriptor.configurable !== true) continue;
+    const original = descriptor.get;
+    Object.defineProperty(process, name, {
+      ...descriptor,
+      get() {
+        suppressed++;
+        try {
+          return original.call(this);
+        } finally {
+          suppressed--;
+          Object.defineProperty(process, name, descriptor);
+        }
+      },
+    });
+  }
+}
+
+/**
+ * Runs `fn` with `owner` current: every handle, JS timer and request born
+ * while it runs synchronously is the owner's; with `trackOwners(true)`, so is
+ * everything born in its async continuations. Returns what `fn` returns.
+ */
+export function withOwner<T>(owner: string, fn: () => T): T {
+  checkOwner(owner);
+  checkFunction(fn, 'fn');
+  const record = ownerRecord(owner);
+  guardStdio();
+  syncOwners.push(record);
+  updateHook();
+  try {
+    return tracking ? storage.run(record, fn) : fn();
+  } finally {
+    syncOwners.pop();
+    binding.resolveBirths(false);
+    updateHook();
+  }
+}
+
+/**
+ * Turns birth attribution in async continuations on or off (async_hooks and
+ * AsyncLocalStorage; on Node 20 this slows promise-heavy code).
+ */
+export function trackOwners(enabled: boolean): void {
+  checkBoolean(enabled, 'enabled');
+  tracking = enabled;
+  if (enabled) guardStdio();
+  updateHook();
+}
+
+export function isTracking(): boolean {
+  return tracking;
+}
