@@ -118,7 +118,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value CountsByOwnerMethod(const Napi::CallbackInfo& info) {
     state_->ResolveBirths(false);
     std::vector<Counts> counts(state_->OwnerCount());
-    CountsByOwner(state_->loop(), &counts);
+    CountsByOwner(*state_, &counts);
     std::vector<double> out;
     for (uint32_t i = 1; i < counts.size(); i++) {
       int64_t requests = state_->Requests(state_->IdOfIndex(i));

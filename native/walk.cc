@@ -10,10 +10,13 @@ LoopStats StatsOf(uv_loop_t* loop) {
   return s;
 }
 
-void CountsByOwner(uv_loop_t* loop, std::vector<Counts>* counts) {
-  ForEachHandle(loop, [&](uv_handle_t* h) {
-    uint32_t index = TagOf(h) & kIndexMask;
-    if (index >= counts->size()) index = 0;  // a tag of a foreign uv-drain copy
+void CountsByOwner(const LoopState& state, std::vector<Counts>* counts) {
+  const uint32_t salt = state.IdOfIndex(0);
+  ForEachHandle(state.loop(), [&](uv_handle_t* h) {
+    uint32_t tag = TagOf(h);
+    uint32_t index = tag & kIndexMask;
+    // A tag of another uv-drain copy in this process counts as no owner.
+    if ((tag & ~kIndexMask) != salt || index >= counts->size()) index = 0;
     (*counts)[index].Add(h);
   });
 }
@@ -21,6 +24,8 @@ void CountsByOwner(uv_loop_t* loop, std::vector<Counts>* counts) {
 void Snapshot(LoopState* state, ModuleIndex* modules, bool with_modules,
               std::vector<double>* out) {
   if (with_modules) modules->Refresh();
+  const uint32_t owners = static_cast<uint32_t>(state->OwnerCount());
+  const uint32_t salt = state->IdOfIndex(0);
   ForEachHandle(state->loop(), [&](uv_handle_t* h) {
     uint64_t addr = reinterpret_cast<uintptr_t>(h);
     int bits = ((h->flags & kFlagActive) ? kBitActive : 0) |
@@ -29,7 +34,8 @@ void Snapshot(LoopState* state, ModuleIndex* modules, bool with_modules,
     uv_os_fd_t fd;
     int fd_value = uv_fileno(h, &fd) == 0 ? fd : -1;
     uint32_t tag = TagOf(h);
-    uint32_t index = state->ValidOwner(tag) ? state->IndexOf(tag) : 0;
+    uint32_t index = tag & kIndexMask;
+    if ((tag & ~kIndexMask) != salt || index >= owners) index = 0;
     out->push_back(static_cast<double>(addr >> 32));
     out->push_back(static_cast<double>(addr & 0xffffffffu));
     out->push_back(static_cast<double>(h->type));

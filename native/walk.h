@@ -18,7 +18,7 @@ struct LoopStats {
 LoopStats StatsOf(uv_loop_t* loop);
 
 // counts[index] for every owner index (index 0: handles with no owner).
-void CountsByOwner(uv_loop_t* loop, std::vector<Counts>* counts);
+void CountsByOwner(const LoopState& state, std::vector<Counts>* counts);
 
 // One record per handle, as doubles (exact up to 2^53) so that JavaScript can
 // read them from one Float64Array without an object per handle.

@@ -123,14 +123,27 @@ function currentOwner(): OwnerRecord | undefined {
   return tracking ? storage.getStore() : undefined;
 }
 
+// A connection accepted by a server is born in libuv's callback, outside any
+// async context of the server's code; Node only gives it the server as its
+// trigger. So servers remember their owner by async id, until the server's
+// wrap is garbage collected.
+const SERVER_RESOURCES = new Set(['TCPSERVERWRAP', 'PIPESERVERWRAP']);
+const serverOwners = new Map<number, OwnerRecord>();
+const forgetServer = new FinalizationRegistry<number>((asyncId) => serverOwners.delete(asyncId));
+
 const hook = createHook({
-  init(asyncId, type, _triggerAsyncId, resource) {
-    const owner = currentOwner();
+  init(asyncId, type, triggerAsyncId, resource) {
+    let owner = currentOwner();
+    if (owner === undefined && tracking && suppressed === 0) owner = serverOwners.get(triggerAsyncId);
     if (owner === undefined) return;
     const handle = handleTypes.get(type);
     if (handle !== undefined) {
       binding.noteBirth(owner.id, handle.type, handle.deferred);
       queueResolve();
+      if (tracking && SERVER_RESOURCES.has(type)) {
+        serverOwners.set(asyncId, owner);
+        forgetServer.register(resource as object, asyncId);
+      }
     } else if (type === 'Timeout' || type === 'Immediate') {
       owner.timers.add(resource as TimerLike);
     } else if (ONE_SHOT_REQUESTS.has(type) || type.endsWith('REQUEST')) {
