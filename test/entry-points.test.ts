@@ -1,0 +1,51 @@
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(__dirname, '..');
+
+function run(args: string[]): string {
+  return execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' });
+}
+
+describe('entry points', () => {
+  it('require and import of uv-drain give the same functions and the same owners', () => {
+    const out = run([
+      '--input-type=module',
+      '-e',
+      `import { createRequire } from 'node:module';
+       import * as esm from 'uv-drain';
+       import esmDefault from 'uv-drain';
+       const cjs = createRequire(process.cwd() + '/')('uv-drain');
+       const names = ['snapshot', 'stats', 'countsFor', 'countsByOwner', 'withOwner', 'trackOwners', 'capi', 'capabilities'];
+       const same = names.every((n) => esm[n] === cjs[n] && esmDefault[n] === cjs[n]);
+       const ch = esm.withOwner('entry', () => new MessageChannel());
+       const counted = cjs.countsFor('entry').total;
+       ch.port1.close();
+       console.log(JSON.stringify({ same, counted, types: names.map((n) => typeof cjs[n]) }));`,
+    ]);
+    expect(JSON.parse(out)).toEqual({
+      same: true,
+      counted: 2,
+      types: ['function', 'function', 'function', 'function', 'function', 'function', 'object', 'object'],
+    });
+  });
+
+  it('the README example prints what the README says', () => {
+    const lines = run(['examples/readme.mjs']).trim().split('\n');
+    expect(lines[0]).toBe('{ total: 1, active: 1, ref: 1, closing: 0, requests: 0, timers: 0 }');
+    expect(lines[1]).toBe('{ total: 1, active: 0, ref: 1, closing: 1, requests: 0, timers: 0 }');
+    expect(lines).toContain("  owner: 'my-plugin',");
+    expect(lines).toContain('  closing: true,');
+    expect(lines.at(-1)).toBe('0');
+  });
+
+  it('the demo runs to completion by itself and ends with no owner left', () => {
+    const out = run(['examples/table.mjs']);
+    const last = out.slice(out.lastIndexOf('After the last close callback'));
+    expect(out).toContain("'web'");
+    expect(out).toContain("'jobs'");
+    expect(last).not.toContain("'web'");
+    expect(last).not.toContain("'jobs'");
+  });
+});
