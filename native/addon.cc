@@ -36,6 +36,9 @@ class Addon : public Napi::Addon<Addon> {
       : state_(std::make_unique<LoopState>(LoopOf(env))) {
     RegisterLoop(state_.get());
     scratch_ = Napi::Persistent(Napi::Float64Array::New(env, kScratchSize));
+    // The reference keeps the array (and its backing store) alive; asking
+    // V8 for Data() on every call costs ~50 ns on the hot path.
+    scratch_data_ = scratch_.Value().Data();
 
     Napi::Array types = Napi::Array::New(env);
     for (int t = UV_UNKNOWN_HANDLE + 1; t < UV_HANDLE_TYPE_MAX; t++)
@@ -58,6 +61,8 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("bareTraversal", &Addon::BareTraversalMethod),
         InstanceMethod("noteBirth", &Addon::NoteBirth),
         InstanceMethod("resolveBirths", &Addon::ResolveBirths),
+        InstanceMethod("nextBirth", &Addon::NextBirth),
+        InstanceMethod("dropBirthsSince", &Addon::DropBirthsSince),
         InstanceValue("scratch", scratch_.Value()),
         InstanceValue("typeNames", types),
         InstanceValue("capabilities", caps),
@@ -69,7 +74,7 @@ class Addon : public Napi::Addon<Addon> {
   ~Addon() { UnregisterLoop(state_.get()); }
 
  private:
-  double* Scratch() { return scratch_.Value().Data(); }
+  double* Scratch() { return scratch_data_; }
 
   // ownerId(name: string): number (validated in TypeScript)
   Napi::Value OwnerId(const Napi::CallbackInfo& info) {
@@ -168,15 +173,28 @@ class Addon : public Napi::Addon<Addon> {
     return Napi::Number::New(info.Env(), static_cast<double>(BareTraversal(state_->loop())));
   }
 
-  // noteBirth(id, uvType, deferred): called from the async_hooks init hook.
+  // noteBirth(id, uvType, deferred): called from the async_hooks init hook;
+  // id 0 only for deferred births (see LoopState::NoteBirth).
   Napi::Value NoteBirth(const Napi::CallbackInfo& info) {
     uint32_t id = ArgU32(info, 0);
     uint32_t type = ArgU32(info, 1);
-    if (LayoutProbeOk() && state_->ValidOwner(id) && type > UV_UNKNOWN_HANDLE &&
-        type < UV_HANDLE_TYPE_MAX) {
-      state_->NoteBirth(id, static_cast<uv_handle_type>(type),
-                        info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value());
+    bool deferred = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+    if (LayoutProbeOk() && (state_->ValidOwner(id) || (id == 0 && deferred)) &&
+        type > UV_UNKNOWN_HANDLE && type < UV_HANDLE_TYPE_MAX) {
+      state_->NoteBirth(id, static_cast<uv_handle_type>(type), deferred);
     }
+    return info.Env().Undefined();
+  }
+
+  // nextBirth(): the sequence number the next announced birth will get.
+  Napi::Value NextBirth(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(state_->NextBirth()));
+  }
+
+  // dropBirthsSince(seq)
+  Napi::Value DropBirthsSince(const Napi::CallbackInfo& info) {
+    double seq = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+    state_->DropBirthsSince(static_cast<uint64_t>(seq));
     return info.Env().Undefined();
   }
 
@@ -189,6 +207,7 @@ class Addon : public Napi::Addon<Addon> {
   std::unique_ptr<LoopState> state_;
   ModuleIndex modules_;
   Napi::Reference<Napi::Float64Array> scratch_;
+  double* scratch_data_ = nullptr;
 };
 
 }  // namespace uvdrain

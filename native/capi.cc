@@ -11,7 +11,7 @@ namespace {
 
 int ApiOwner(uv_loop_t* loop, const char* name, uv_drain_owner_t* out) {
   if (name == nullptr || out == nullptr) return UV_EINVAL;
-  size_t len = strnlen(name, kMaxOwnerName + 1);
+  size_t len = strnlen(name, kMaxOwnerBytes + 1);
   return WithLoop(loop, [&](LoopState* s) {
     if (!s->OnLoopThread()) return static_cast<int>(UV_EINVAL);
     return s->OwnerId(name, len, out);

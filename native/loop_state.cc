@@ -11,11 +11,19 @@ std::unordered_map<uv_loop_t*, LoopState*>& Loops() {
   return *loops;
 }
 
-uint32_t NewSalt() {
-  static std::atomic<uint32_t> counter{std::random_device{}()};
-  uint32_t salt = (counter.fetch_add(0x9e3u) * 2654435761u) >> kIndexBits;
-  if (salt == 0) salt = 1;
-  return salt << kIndexBits;
+// A salt no live loop uses (called with the registry locked), so an owner id
+// of one live loop is never valid on another. Past 4095 live loops salts
+// repeat and ids of two loops could collide.
+uint32_t FreeSaltLocked() {
+  static uint32_t next = std::random_device{}();
+  constexpr uint32_t kSalts = (1u << (32 - kIndexBits)) - 1;  // 1..4095
+  for (uint32_t tries = 0; tries < kSalts; tries++) {
+    uint32_t salt = ((next++ % kSalts) + 1) << kIndexBits;
+    bool used = false;
+    for (auto& entry : Loops()) used = used || entry.second->Salt() == salt;
+    if (!used) return salt;
+  }
+  return ((next++ % kSalts) + 1) << kIndexBits;
 }
 
 }  // namespace
@@ -30,8 +38,38 @@ LoopState* FindLoopLocked(uv_loop_t* loop) {
   return it == Loops().end() ? nullptr : it->second;
 }
 
+bool ValidOwnerName(const char* name, size_t len) {
+  if (name == nullptr || len == 0 || len > kMaxOwnerBytes) return false;
+  // Strict UTF-8 (no NUL, overlongs, surrogates or code points past
+  // U+10FFFF), so that the name JavaScript reads back is byte for byte the
+  // name C gave.
+  const auto* p = reinterpret_cast<const unsigned char*>(name);
+  size_t units = 0;
+  for (size_t i = 0; i < len;) {
+    uint32_t c = p[i];
+    size_t extra;
+    uint32_t min;
+    if (c == 0) return false;
+    if (c < 0x80) { extra = 0; min = 0; }
+    else if ((c & 0xe0) == 0xc0) { extra = 1; min = 0x80; c &= 0x1f; }
+    else if ((c & 0xf0) == 0xe0) { extra = 2; min = 0x800; c &= 0x0f; }
+    else if ((c & 0xf8) == 0xf0) { extra = 3; min = 0x10000; c &= 0x07; }
+    else return false;
+    if (extra > len - i - 1) return false;
+    for (size_t k = 1; k <= extra; k++) {
+      if ((p[i + k] & 0xc0) != 0x80) return false;
+      c = (c << 6) | (p[i + k] & 0x3f);
+    }
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return false;
+    units += c >= 0x10000 ? 2 : 1;  // a surrogate pair in JavaScript
+    i += extra + 1;
+  }
+  return units <= kMaxOwnerChars;
+}
+
 void RegisterLoop(LoopState* state) {
   std::lock_guard<std::mutex> lock(RegistryMutex());
+  state->SetSalt(FreeSaltLocked());
   Loops()[state->loop()] = state;
 }
 
@@ -42,7 +80,7 @@ void UnregisterLoop(LoopState* state) {
 }
 
 LoopState::LoopState(uv_loop_t* loop)
-    : loop_(loop), thread_(uv_thread_self()), salt_(NewSalt()) {
+    : loop_(loop), thread_(uv_thread_self()), salt_(1u << kIndexBits) {
   owners_.emplace_back();
 }
 
@@ -54,8 +92,7 @@ bool LoopState::OnLoopThread() const {
 }
 
 int LoopState::OwnerId(const char* name, size_t len, uint32_t* out) {
-  if (name == nullptr || out == nullptr || len == 0 || len > kMaxOwnerName)
-    return UV_EINVAL;
+  if (out == nullptr || !ValidOwnerName(name, len)) return UV_EINVAL;
   std::string key(name, len);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = by_name_.find(key);
@@ -68,21 +105,11 @@ int LoopState::OwnerId(const char* name, size_t len, uint32_t* out) {
   owners_.emplace_back();
   owners_.back().name = key;
   by_name_.emplace(std::move(key), index);
+  owner_count_.store(index + 1, std::memory_order_release);
   *out = IdOfIndex(index);
   return 0;
 }
 
-bool LoopState::ValidOwner(uint32_t id) const {
-  if ((id & ~kIndexMask) != salt_) return false;
-  uint32_t index = id & kIndexMask;
-  std::lock_guard<std::mutex> lock(mu_);
-  return index != 0 && index < owners_.size();
-}
-
-size_t LoopState::OwnerCount() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return owners_.size();
-}
 
 std::string LoopState::OwnerName(uint32_t index) const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -108,10 +135,10 @@ int LoopState::RequestEnd(uint32_t id) {
 }
 
 int64_t LoopState::Requests(uint32_t id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  uint32_t index = IndexOf(id);
-  if (index == 0 || index >= owners_.size()) return 0;
-  return owners_[index].requests.load(std::memory_order_relaxed);
+  if (!ValidOwner(id)) return 0;
+  std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
+  if (!OnLoopThread()) lock.lock();
+  return owners_[IndexOf(id)].requests.load(std::memory_order_relaxed);
 }
 
 int LoopState::Tag(uv_handle_t* h, uint32_t id) {
@@ -136,7 +163,7 @@ Counts LoopState::CountsFor(uint32_t id) const {
   return c;
 }
 
-void LoopState::NoteBirth(uint32_t id, uv_handle_type type, bool deferred) {
+uint64_t LoopState::NoteBirth(uint32_t id, uv_handle_type type, bool deferred) {
   ResolveBirths(false);
   if (deferred) {
     // Node creates a process/fs_event handle in the call right after the
@@ -149,7 +176,18 @@ void LoopState::NoteBirth(uint32_t id, uv_handle_type type, bool deferred) {
         ++it;
     }
   }
-  births_.push_back(Birth{id, type, HandleQueue(loop_)->prev, deferred});
+  births_.push_back(Birth{id, type, HandleQueue(loop_)->prev, deferred, next_birth_});
+  return next_birth_++;
+}
+
+void LoopState::DropBirthsSince(uint64_t seq) {
+  ResolveBirths(false);
+  for (auto it = births_.begin(); it != births_.end();) {
+    if (it->seq >= seq)
+      it = births_.erase(it);
+    else
+      ++it;
+  }
 }
 
 void LoopState::ResolveBirths(bool final) {
@@ -166,7 +204,7 @@ void LoopState::ResolveBirths(bool final) {
     }
     if (match != nullptr) {
       // Tagged even if already closing: its close callback is owner code.
-      SetTag(match, it->owner);
+      if (it->owner != 0) SetTag(match, it->owner);
       it = births_.erase(it);
     } else {
       ++it;

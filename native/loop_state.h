@@ -16,8 +16,13 @@
 
 namespace uvdrain {
 
-// 256 JavaScript characters take at most 1024 bytes of UTF-8.
-constexpr size_t kMaxOwnerName = 1024;
+// Owner names are 1 to 256 characters as JavaScript counts them (UTF-16
+// code units), given to C as UTF-8: at most 768 bytes.
+constexpr size_t kMaxOwnerChars = 256;
+constexpr size_t kMaxOwnerBytes = 3 * kMaxOwnerChars;
+
+// True when `name` is valid UTF-8 of 1 to kMaxOwnerChars UTF-16 code units.
+bool ValidOwnerName(const char* name, size_t len);
 // Owner ids: low 20 bits index (1-based), high 12 bits a per-loop salt, so
 // an id from another loop (or a stale one) is rejected instead of silently
 // naming some other owner.
@@ -43,6 +48,9 @@ struct Owner {
 class LoopState {
  public:
   explicit LoopState(uv_loop_t* loop);
+  // Set once by RegisterLoop, before any owner exists.
+  void SetSalt(uint32_t salt) { salt_ = salt; }
+  uint32_t Salt() const { return salt_; }
   ~LoopState();
   LoopState(const LoopState&) = delete;
   LoopState& operator=(const LoopState&) = delete;
@@ -52,10 +60,16 @@ class LoopState {
 
   // Owner table. Ids are stable for the loop's lifetime.
   int OwnerId(const char* name, size_t len, uint32_t* out);
-  bool ValidOwner(uint32_t id) const;
+  // ValidOwner and Requests are safe from any thread. Owners are only ever
+  // added on the loop thread, so the loop thread reads the table without the
+  // lock (the hot path of countsFor); other threads take it.
+  bool ValidOwner(uint32_t id) const {
+    return (id & ~kIndexMask) == salt_ && (id & kIndexMask) != 0 &&
+           (id & kIndexMask) < owner_count_.load(std::memory_order_acquire);
+  }
   uint32_t IndexOf(uint32_t id) const { return id & kIndexMask; }
   uint32_t IdOfIndex(uint32_t index) const { return salt_ | index; }
-  size_t OwnerCount() const;  // highest index + 1
+  size_t OwnerCount() const { return owner_count_.load(std::memory_order_acquire); }
   std::string OwnerName(uint32_t index) const;
   int RequestBegin(uint32_t id);
   int RequestEnd(uint32_t id);
@@ -69,7 +83,14 @@ class LoopState {
   // handle is the first untagged one of that type appended after the queue
   // tail seen at announcement time. `deferred` births (process, fs_event)
   // create their handle in a later call of the same JS turn.
-  void NoteBirth(uint32_t id, uv_handle_type type, bool deferred);
+  // Owner 0 announces an unowned deferred birth: it takes its handle without
+  // tagging it, so that an owned announcement whose spawn failed cannot take
+  // it instead. Returns the birth's sequence number.
+  uint64_t NoteBirth(uint32_t id, uv_handle_type type, bool deferred);
+  // Drops the births announced at or after `seq` that are still unmatched
+  // (a withOwner scope that ends: its spawn threw before making the handle).
+  void DropBirthsSince(uint64_t seq);
+  uint64_t NextBirth() const { return next_birth_; }
   // Matches pending births. With `final`, births still unmatched are dropped
   // (called from a microtask: every announced handle exists by then).
   void ResolveBirths(bool final);
@@ -80,6 +101,7 @@ class LoopState {
     uv_handle_type type;
     QueueNode* after;
     bool deferred;
+    uint64_t seq;
   };
 
   uv_loop_t* loop_;
@@ -87,8 +109,10 @@ class LoopState {
   uint32_t salt_;
   mutable std::mutex mu_;         // guards owners_ and by_name_
   std::deque<Owner> owners_;      // [0] is a placeholder for "no owner"
+  std::atomic<uint32_t> owner_count_{1};
   std::unordered_map<std::string, uint32_t> by_name_;
   std::vector<Birth> births_;
+  uint64_t next_birth_ = 0;
 };
 
 // Registry of the loops uv-drain is loaded on (one state per Node env).

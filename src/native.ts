@@ -17,6 +17,8 @@ export interface Binding {
   bareTraversal(): number;
   noteBirth(id: number, uvType: number, deferred: boolean): void;
   resolveBirths(final: boolean): void;
+  nextBirth(): number;
+  dropBirthsSince(seq: number): void;
   readonly scratch: Float64Array;
   readonly typeNames: string[];
   readonly capabilities: {

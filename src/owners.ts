@@ -57,9 +57,11 @@ interface OwnerRecord {
   timers: Set<TimerLike>;
 }
 
+// Node sets `_destroyed` on a Timeout once it has fired (not repeating) or
+// was cleared, and on an Immediate once it has run or was cleared; a
+// refreshed Timeout gets `_destroyed = false` and a new init.
 interface TimerLike {
   _destroyed?: boolean;
-  _idlePrev?: unknown;
 }
 
 interface InFlight {
@@ -104,7 +106,7 @@ export function ownerNameOf(index: number): string | null {
 /** Pending JS timers and immediates of `record`; drops the ones that have run or were cleared. */
 export function pendingTimers(record: OwnerRecord): number {
   for (const timer of record.timers) {
-    if (timer._destroyed === true && timer._idlePrev == null) record.timers.delete(timer);
+    if (timer._destroyed === true) record.timers.delete(timer);
   }
   return record.timers.size;
 }
@@ -135,8 +137,13 @@ const hook = createHook({
   init(asyncId, type, triggerAsyncId, resource) {
     let owner = currentOwner();
     if (owner === undefined && tracking && suppressed === 0) owner = serverOwners.get(triggerAsyncId);
-    if (owner === undefined) return;
     const handle = handleTypes.get(type);
+    if (owner === undefined) {
+      // An unowned spawn/watch still announces itself, so that an owned one
+      // announced earlier whose spawn failed cannot take its handle.
+      if (handle?.deferred === true) binding.noteBirth(0, handle.type, true);
+      return;
+    }
     if (handle !== undefined) {
       binding.noteBirth(owner.id, handle.type, handle.deferred);
       queueResolve();
@@ -146,8 +153,10 @@ const hook = createHook({
       }
     } else if (type === 'Timeout' || type === 'Immediate') {
       owner.timers.add(resource as TimerLike);
-    } else if (ONE_SHOT_REQUESTS.has(type) || type.endsWith('REQUEST')) {
+    } else if (ONE_SHOT_REQUESTS.has(type)) {
       beginRequest(asyncId, owner);
+    } else if (type.endsWith('REQUEST')) {
+      countCryptoJob(asyncId, owner, resource as { run?: (...args: unknown[]) => unknown });
     } else if (type === 'ZLIB') {
       countZlibWrites(asyncId, owner, resource as { write?: (...args: unknown[]) => unknown });
     }
@@ -182,6 +191,29 @@ function countZlibWrites(
     beginRequest(asyncId, owner);
     updateHook();
     return write.apply(this, args);
+  };
+}
+
+// A crypto job is made the same way for fooSync() and foo(cb): only run()
+// tells them apart — it returns the result of a synchronous job and nothing
+// for an asynchronous one, which then ends with its callback (`after`).
+function countCryptoJob(
+  asyncId: number,
+  owner: OwnerRecord,
+  job: { run?: (...args: unknown[]) => unknown },
+): void {
+  const run = job.run;
+  if (typeof run !== 'function') {
+    beginRequest(asyncId, owner);
+    return;
+  }
+  job.run = function countedRun(this: unknown, ...args: unknown[]) {
+    const result = run.apply(this, args);
+    if (result === undefined) {
+      beginRequest(asyncId, owner);
+      updateHook();
+    }
+    return result;
   };
 }
 
@@ -241,11 +273,14 @@ export function withOwner<T>(owner: string, fn: () => T): T {
   guardStdio();
   syncOwners.push(record);
   updateHook();
+  const firstBirth = binding.nextBirth();
   try {
     return tracking ? storage.run(record, fn) : fn();
   } finally {
     syncOwners.pop();
-    binding.resolveBirths(false);
+    // Every handle fn made synchronously exists now; an announcement still
+    // unmatched is a spawn or watch that threw before making its handle.
+    binding.dropBirthsSince(firstBirth);
     updateHook();
   }
 }

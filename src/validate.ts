@@ -12,6 +12,10 @@ export function checkOwner(owner: unknown, name = 'owner'): string {
       `The "${name}" argument must be a non-empty string of at most ${MAX_OWNER_LENGTH} characters, received one of ${owner.length}`,
     );
   }
+  if (!owner.isWellFormed()) {
+    // A lone surrogate has no UTF-8 form: two such names would share an owner.
+    throw new RangeError(`The "${name}" argument must be a well-formed string (no lone surrogates)`);
+  }
   return owner;
 }
 

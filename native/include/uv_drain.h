@@ -50,7 +50,8 @@ typedef struct uv_drain_api_s {
   uint32_t version; /* UV_DRAIN_API_VERSION of the loaded uv-drain */
   uint32_t size;    /* sizeof(uv_drain_api_t) of the loaded uv-drain */
 
-  /* The id of owner `name` (NUL-terminated UTF-8, 1 to 1024 bytes) on `loop`,
+  /* The id of owner `name` (NUL-terminated UTF-8 of 1 to 256
+   * characters as JavaScript counts them, i.e. UTF-16 code units) on `loop`,
    * creating it on first use. The same name always gives the same id. */
   int (*owner)(uv_loop_t* loop, const char* name, uv_drain_owner_t* out);
 
