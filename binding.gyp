@@ -8,7 +8,9 @@
         "native/walk.cc",
         "native/capi.cc",
         "native/modules.cc",
-        "native/probe.cc"
+        "native/probe.cc",
+        "native/watcher.cc",
+        "native/c_module.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -22,6 +24,20 @@
       "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "cflags_cc!": ["-fno-exceptions"],
       "libraries": ["-ldl"]
+    },
+    {
+      # A real C module for the unload coordinator (native/include/uv_drain_module.h):
+      # build/Release/commit_module.so. Plain C; libuv's symbols resolve to the
+      # ones the node binary exports when it is dlopened. Only the ABI and
+      # the query functions are exported (visibility attributes in the source).
+      "target_name": "commit_module",
+      "type": "loadable_module",
+      # node-gyp's addon.gypi forces ".node" on loadable modules from its
+      # target_conditions; ours are evaluated after it.
+      "target_conditions": [["_type=='loadable_module'", {"product_extension": "so"}]],
+      "sources": ["examples/c-module/commit_module.c"],
+      "include_dirs": ["native/include"],
+      "cflags_c": ["-std=c11", "-D_GNU_SOURCE", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }
   ]
 }

@@ -6,11 +6,13 @@
 #include <memory>
 #include <vector>
 
+#include "c_module.h"
 #include "capi.h"
 #include "loop_state.h"
 #include "modules.h"
 #include "probe.h"
 #include "walk.h"
+#include "watcher.h"
 
 namespace uvdrain {
 
@@ -33,7 +35,8 @@ uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i) {
 class Addon : public Napi::Addon<Addon> {
  public:
   Addon(Napi::Env env, Napi::Object exports)
-      : state_(std::make_unique<LoopState>(LoopOf(env))) {
+      : state_(std::make_unique<LoopState>(LoopOf(env))),
+        watcher_(std::make_unique<DrainWatcher>(env, state_.get())) {
     RegisterLoop(state_.get());
     scratch_ = Napi::Persistent(Napi::Float64Array::New(env, kScratchSize));
     // The reference keeps the array (and its backing store) alive; asking
@@ -63,15 +66,26 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("resolveBirths", &Addon::ResolveBirths),
         InstanceMethod("nextBirth", &Addon::NextBirth),
         InstanceMethod("dropBirthsSince", &Addon::DropBirthsSince),
+        InstanceMethod("watch", &Addon::Watch),
+        InstanceMethod("unwatch", &Addon::Unwatch),
+        InstanceMethod("setWatchCallback", &Addon::SetWatchCallback),
+        InstanceMethod("setWatchJsState", &Addon::SetWatchJsState),
+        InstanceMethod("watchRecount", &Addon::WatchRecount),
+        InstanceMethod("watchIteration", &Addon::WatchIteration),
+        InstanceMethod("watcherHasHandle", &Addon::WatcherHasHandle),
         InstanceValue("scratch", scratch_.Value()),
         InstanceValue("typeNames", types),
         InstanceValue("capabilities", caps),
         InstanceValue("capi", Napi::External<uv_drain_api_t>::New(
                                   env, const_cast<uv_drain_api_t*>(CApiTable()))),
     });
+    exports.Set("cmodule", CModuleBinding(env));
   }
 
-  ~Addon() { UnregisterLoop(state_.get()); }
+  ~Addon() {
+    watcher_.reset();
+    UnregisterLoop(state_.get());
+  }
 
  private:
   double* Scratch() { return scratch_data_; }
@@ -204,7 +218,42 @@ class Addon : public Napi::Addon<Addon> {
     return info.Env().Undefined();
   }
 
+  // Drain watcher plumbing (see watcher.h). Ids are validated in TypeScript.
+  Napi::Value Watch(const Napi::CallbackInfo& info) {
+    uint32_t id = ArgU32(info, 0);
+    if (state_->ValidOwner(id)) watcher_->Watch(id);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Unwatch(const Napi::CallbackInfo& info) {
+    watcher_->Unwatch(ArgU32(info, 0));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetWatchCallback(const Napi::CallbackInfo& info) {
+    if (info[0].IsFunction()) watcher_->SetCallback(info[0].As<Napi::Function>());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetWatchJsState(const Napi::CallbackInfo& info) {
+    watcher_->SetJsState(info[0].ToBoolean().Value(), info[1].ToBoolean().Value());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value WatchRecount(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), watcher_->Recount());
+  }
+
+  Napi::Value WatchIteration(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(watcher_->Iteration()));
+  }
+
+  Napi::Value WatcherHasHandle(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), watcher_->HasHandle());
+  }
+
   std::unique_ptr<LoopState> state_;
+  std::unique_ptr<DrainWatcher> watcher_;
   ModuleIndex modules_;
   Napi::Reference<Napi::Float64Array> scratch_;
   double* scratch_data_ = nullptr;

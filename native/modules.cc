@@ -18,8 +18,6 @@ bool ModuleAttributionSupported() {
   return major == 1 && minor >= 44 && minor <= 52;
 }
 
-namespace {
-
 // Function pointers are stored in private fields whose layout is fixed for
 // libuv 1.44-1.52 (see uv/unix.h). fs_poll keeps its callback in an opaque
 // struct, so only its close_cb can be attributed.
@@ -50,6 +48,8 @@ const void* TypeCallback(const uv_handle_t* h) {
     default: return nullptr;
   }
 }
+
+namespace {
 
 int CountObjects(struct dl_phdr_info* info, size_t, void* data) {
   auto* out = static_cast<unsigned long long*>(data);

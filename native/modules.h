@@ -14,6 +14,12 @@ namespace uvdrain {
 // this build knows (libuv 1.44 to 1.52).
 bool ModuleAttributionSupported();
 
+// The callback libuv will call for `h` when the handle fires (timer_cb,
+// connection_cb or read_cb, ...), or nullptr when it has none or it cannot
+// be read (fs_poll). Not close_cb: see ModuleIndex::Of. Only meaningful when
+// ModuleAttributionSupported().
+const void* TypeCallback(const uv_handle_t* h);
+
 class ModuleIndex {
  public:
   // Call once per traversal: drops the cache when a library was loaded or

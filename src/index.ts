@@ -5,6 +5,9 @@ import { binding, type CApi } from './native';
 export { snapshot, stats, countsFor, countsByOwner } from './accounting';
 export type { HandleInfo, LoopStats, OwnerCounts } from './accounting';
 export { withOwner, trackOwners } from './owners';
+export { whenDrained } from './drain';
+export type { DrainOptions, DrainResult } from './drain';
+export * from './errors';
 export type { CApi } from './native';
 
 /** The C API table for native code (see native/include/uv_drain.h). */

@@ -7,6 +7,23 @@ export interface CApi {
   readonly __capi: unique symbol;
 }
 
+/** An open native C module (native/c_module.cc). */
+export interface CModuleHandle {
+  readonly __cmodule: unique symbol;
+}
+
+export interface CModuleBinding {
+  open(path: string, name: string, ownerId: number): CModuleHandle;
+  init(h: CModuleHandle): number;
+  cleanup(h: CModuleHandle): number;
+  deinit(h: CModuleHandle): number;
+  /** Ids of live handles whose callbacks (or memory) lie inside the module. */
+  callbacksInside(h: CModuleHandle): string[];
+  close(h: CModuleHandle): void;
+  path(h: CModuleHandle): string;
+  name(h: CModuleHandle): string;
+}
+
 export interface Binding {
   ownerId(name: string): number;
   ownerName(index: number): string;
@@ -19,6 +36,13 @@ export interface Binding {
   resolveBirths(final: boolean): void;
   nextBirth(): number;
   dropBirthsSince(seq: number): void;
+  watch(id: number): void;
+  unwatch(id: number): void;
+  setWatchCallback(fn: (iteration: number) => void): void;
+  setWatchJsState(everyIteration: boolean, holdJs: boolean): void;
+  watchRecount(): boolean;
+  watchIteration(): number;
+  watcherHasHandle(): boolean;
   readonly scratch: Float64Array;
   readonly typeNames: string[];
   readonly capabilities: {
@@ -28,6 +52,7 @@ export interface Binding {
     capiVersion: number;
   };
   readonly capi: CApi;
+  readonly cmodule: CModuleBinding;
 }
 
 export const binding: Binding = nodeGypBuild(path.join(__dirname, '..'));

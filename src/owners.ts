@@ -54,7 +54,8 @@ interface OwnerRecord {
   id: number;
   name: string;
   requests: number;
-  timers: Set<TimerLike>;
+  /** Pending JS timers and immediates, with their current async ids. */
+  timers: Map<TimerLike, number>;
 }
 
 // Node sets `_destroyed` on a Timeout once it has fired (not repeating) or
@@ -62,6 +63,7 @@ interface OwnerRecord {
 // refreshed Timeout gets `_destroyed = false` and a new init.
 interface TimerLike {
   _destroyed?: boolean;
+  hasRef?: () => boolean;
 }
 
 interface InFlight {
@@ -70,6 +72,8 @@ interface InFlight {
 }
 
 const byName = new Map<string, OwnerRecord>();
+/** Async ids of owners' pending timers: their callbacks are owner activity. */
+const timerIds = new Set<number>();
 const byIndex = new Map<number, OwnerRecord>();
 const inFlight = new Map<number, InFlight>();
 const storage = new AsyncLocalStorage<OwnerRecord>();
@@ -83,7 +87,7 @@ export function ownerRecord(owner: string): OwnerRecord {
   let record = byName.get(owner);
   if (record === undefined) {
     const id = binding.ownerId(owner);
-    record = { id, name: owner, requests: 0, timers: new Set() };
+    record = { id, name: owner, requests: 0, timers: new Map() };
     byName.set(owner, record);
     byIndex.set(id & 0xfffff, record);
   }
@@ -105,10 +109,21 @@ export function ownerNameOf(index: number): string | null {
 
 /** Pending JS timers and immediates of `record`; drops the ones that have run or were cleared. */
 export function pendingTimers(record: OwnerRecord): number {
-  for (const timer of record.timers) {
-    if (timer._destroyed === true) record.timers.delete(timer);
+  for (const [timer, asyncId] of record.timers) {
+    if (timer._destroyed === true) {
+      record.timers.delete(timer);
+      timerIds.delete(asyncId);
+    }
   }
   return record.timers.size;
+}
+
+/** Whether `record` has a pending referenced JS timer (it holds the loop by itself). */
+export function hasRefTimer(record: OwnerRecord): boolean {
+  for (const timer of record.timers.keys()) {
+    if (timer._destroyed !== true && timer.hasRef?.() !== false) return true;
+  }
+  return false;
 }
 
 export function jsRequests(record: OwnerRecord): number {
@@ -152,7 +167,11 @@ const hook = createHook({
         forgetServer.register(resource as object, asyncId);
       }
     } else if (type === 'Timeout' || type === 'Immediate') {
-      owner.timers.add(resource as TimerLike);
+      // A refreshed Timeout is announced again with a new async id.
+      const previous = owner.timers.get(resource as TimerLike);
+      if (previous !== undefined) timerIds.delete(previous);
+      owner.timers.set(resource as TimerLike, asyncId);
+      timerIds.add(asyncId);
     } else if (ONE_SHOT_REQUESTS.has(type)) {
       beginRequest(asyncId, owner);
     } else if (type.endsWith('REQUEST')) {
@@ -162,6 +181,10 @@ const hook = createHook({
     }
   },
   after(asyncId) {
+    // Only owners' own callbacks count as activity: reacting to every
+    // `after` would feed on itself (the reaction runs in a microtask, which
+    // has an `after` of its own).
+    if (activity !== null && (timerIds.has(asyncId) || inFlight.has(asyncId))) queueActivity();
     const entry = inFlight.get(asyncId);
     if (entry === undefined) return;
     entry.pending--;
@@ -226,9 +249,29 @@ function queueResolve(): void {
   });
 }
 
+// Drain watching listens to JS activity: after any JS callback (a timer
+// fired, a request completed), owner code may have let go of something
+// libuv cannot see (a JS timer, a JS request).
+let activity: (() => void) | null = null;
+let activityQueued = false;
+
+export function setActivityListener(listener: (() => void) | null): void {
+  activity = listener;
+  updateHook();
+}
+
+function queueActivity(): void {
+  if (activityQueued) return;
+  activityQueued = true;
+  queueMicrotask(() => {
+    activityQueued = false;
+    activity?.();
+  });
+}
+
 let hookEnabled = false;
 function updateHook(): void {
-  const want = tracking || syncOwners.length > 0 || inFlight.size > 0;
+  const want = tracking || syncOwners.length > 0 || inFlight.size > 0 || activity !== null;
   if (want === hookEnabled) return;
   hookEnabled = want;
   if (want) hook.enable();

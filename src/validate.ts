@@ -31,6 +31,33 @@ export function checkBoolean(value: unknown, name: string): void {
   }
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A timeout in milliseconds: 1 to 2^31-1 (what a Node timer can wait), or Infinity for none. */
+export function checkTimeout(value: unknown, name: string): number {
+  if (typeof value !== 'number') {
+    throw new TypeError(`The "${name}" option must be a number, received ${describe(value)}`);
+  }
+  if (value !== Infinity && !(value > 0 && value <= MAX_TIMER_MS)) {
+    throw new RangeError(
+      `The "${name}" option must be a number of milliseconds from 1 to ${MAX_TIMER_MS}, or Infinity, received ${value}`,
+    );
+  }
+  return value;
+}
+
+export function checkObject(value: unknown, name: string): void {
+  if (value === null || typeof value !== 'object') {
+    throw new TypeError(`The "${name}" argument must be an object, received ${describe(value)}`);
+  }
+}
+
+export function checkSignal(value: unknown, name: string): void {
+  if (!(value instanceof AbortSignal)) {
+    throw new TypeError(`The "${name}" option must be an AbortSignal, received ${describe(value)}`);
+  }
+}
+
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';

@@ -82,6 +82,18 @@ export interface Fixture {
     owner: number,
     nullOut?: boolean,
   ): { rc: number; total: number; active: number; ref: number; closing: number; requests: number };
+  /**
+   * What a host does today with a C module (uv_drain_module.h): dlopen, init,
+   * cleanup, one deinit, dlclose at once. Crashes the process later if the
+   * module left anything on the loop: only for child processes.
+   */
+  naiveUnload(
+    path: string,
+    name: string,
+    ownerId: number,
+  ): { init: number; cleanup: number; deinit: number; dlclose: number };
+  /** Calls `uint64_t symbol(void)` ('u64') or `int symbol(void)` ('int') of an already loaded object. */
+  moduleQuery(path: string, symbol: string, kind: 'u64' | 'int'): number;
 }
 
 export interface ApiInfo {

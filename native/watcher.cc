@@ -1,0 +1,163 @@
+#include "watcher.h"
+
+#include <algorithm>
+
+namespace uvdrain {
+
+namespace {
+
+// Where the prepare handle's close callback finds what it must release.
+struct PrepareBox {
+  uv_prepare_t handle;
+  DrainWatcher* watcher;
+  napi_async_cleanup_hook_handle hook;
+};
+
+bool SameCounts(const Counts& a, const Counts& b) {
+  return a.total == b.total && a.active == b.active && a.ref == b.ref && a.closing == b.closing;
+}
+
+}  // namespace
+
+DrainWatcher::DrainWatcher(napi_env env, LoopState* state) : env_(env), state_(state) {
+  napi_value name;
+  napi_create_string_utf8(env, "uv-drain:watcher", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, nullptr, name, &async_context_);
+}
+
+DrainWatcher::~DrainWatcher() {
+  // By now the async cleanup hook has closed the handle (Node runs those
+  // before it finalizes instance data); just make sure the box forgets us.
+  if (prepare_ != nullptr) reinterpret_cast<PrepareBox*>(prepare_)->watcher = nullptr;
+  if (async_context_ != nullptr) napi_async_destroy(env_, async_context_);
+}
+
+void DrainWatcher::SetCallback(Napi::Function callback) {
+  callback_ = Napi::Persistent(callback);
+}
+
+void DrainWatcher::Watch(uint32_t id) {
+  for (const Watched& w : watched_)
+    if (w.id == id) return;
+  // Start from "unknown" so the first iteration always reports.
+  Counts unknown;
+  unknown.total = UINT32_MAX;
+  watched_.push_back(Watched{id, unknown, -1});
+  Start();
+  Recount();
+}
+
+void DrainWatcher::Unwatch(uint32_t id) {
+  watched_.erase(std::remove_if(watched_.begin(), watched_.end(),
+                                [id](const Watched& w) { return w.id == id; }),
+                 watched_.end());
+  if (watched_.empty()) Close();
+}
+
+void DrainWatcher::Start() {
+  if (prepare_ != nullptr || tearing_down_) return;
+  auto* box = new PrepareBox{};
+  box->watcher = this;
+  uv_prepare_init(state_->loop(), &box->handle);
+  uv_prepare_start(&box->handle, OnPrepareThunk);
+  // Unref'd: watching alone must never keep the process alive.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&box->handle));
+  // The plain env cleanup hook is too late for a handle (the addon may be
+  // unloaded before the close callback runs, crashing workers); the async
+  // hook lets the close complete first.
+  napi_add_async_cleanup_hook(env_, OnEnvTeardown, box, &box->hook);
+  prepare_ = &box->handle;
+}
+
+void DrainWatcher::Close() {
+  if (prepare_ == nullptr) return;
+  auto* box = reinterpret_cast<PrepareBox*>(prepare_);
+  box->watcher = nullptr;
+  prepare_ = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(&box->handle), OnClosed);
+}
+
+void DrainWatcher::OnEnvTeardown(napi_async_cleanup_hook_handle, void* arg) {
+  auto* box = static_cast<PrepareBox*>(arg);
+  if (box->watcher != nullptr) {
+    box->watcher->tearing_down_ = true;
+    box->watcher->Close();  // clears box->watcher, closes the handle
+  }
+}
+
+void DrainWatcher::OnClosed(uv_handle_t* handle) {
+  auto* box = reinterpret_cast<PrepareBox*>(handle);
+  napi_remove_async_cleanup_hook(box->hook);
+  delete box;
+}
+
+void DrainWatcher::OnPrepareThunk(uv_prepare_t* handle) {
+  auto* box = reinterpret_cast<PrepareBox*>(handle);
+  if (box->watcher != nullptr) box->watcher->OnPrepare();
+}
+
+bool DrainWatcher::Recount() {
+  bool changed = false;
+  bool hold = false;
+  if (!watched_.empty()) {
+    // One walk for all watched owners (there are few).
+    std::vector<Counts> now(watched_.size());
+    std::vector<uint32_t> held(watched_.size());
+    ForEachHandle(state_->loop(), [&](uv_handle_t* h) {
+      if (!(h->flags & kFlagTagged)) return;
+      uint32_t tag = TagOf(h);
+      for (size_t i = 0; i < watched_.size(); i++) {
+        if (watched_[i].id != tag) continue;
+        now[i].Add(h);
+        if ((h->flags & (kFlagActive | kFlagRef)) == (kFlagActive | kFlagRef)) held[i]++;
+        break;
+      }
+    });
+    for (size_t i = 0; i < watched_.size(); i++) {
+      int64_t requests = state_->Requests(watched_[i].id);
+      if (!SameCounts(now[i], watched_[i].last) || requests != watched_[i].last_requests) {
+        changed = true;
+        watched_[i].last = now[i];
+        watched_[i].last_requests = requests;
+      }
+      hold = hold || now[i].closing > 0 || requests > 0 || held[i] > 0;
+    }
+  }
+  // LIBUV-NOTES: a loop with nothing else to do ends right after the closing
+  // phase, before any prepare callback could see the drain. So while a
+  // watched owner has something that can still call back into it — a
+  // closing handle, a request in flight, or an active referenced handle
+  // (which holds the loop anyway) — the watcher holds the loop too, until
+  // the iteration after the last of them. Unref'd otherwise: waiting on an
+  // owner's unref'd handles alone must not keep the process alive.
+  if (prepare_ != nullptr) {
+    uv_handle_t* h = reinterpret_cast<uv_handle_t*>(prepare_);
+    if (hold || hold_js_)
+      uv_ref(h);
+    else
+      uv_unref(h);
+  }
+  return changed;
+}
+
+void DrainWatcher::OnPrepare() {
+  iteration_++;
+  bool changed = Recount();
+  if ((changed || every_iteration_) && !callback_.IsEmpty()) {
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
+    napi_value fn = callback_.Value();
+    napi_value global, arg, result;
+    napi_get_global(env_, &global);
+    napi_create_double(env_, static_cast<double>(iteration_), &arg);
+    napi_status status = napi_make_callback(env_, async_context_, global, fn, 1, &arg, &result);
+    if (status == napi_pending_exception) {
+      napi_value error;
+      napi_get_and_clear_last_exception(env_, &error);
+      napi_fatal_exception(env_, error);  // to process 'uncaughtException'
+    }
+    napi_close_handle_scope(env_, scope);
+  }
+}
+
+}  // namespace uvdrain

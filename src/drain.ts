@@ -1,0 +1,166 @@
+// Exact drain detection: an owner is drained when it has no live handle
+// (closing ones included), no in-flight request and no pending JS timer.
+// The native watcher (native/watcher.cc) recounts at every loop iteration
+// while something is watched and calls back when an owner's counts change;
+// JS activity (a timer fired, a JS request completed) triggers a recount too.
+import { countsFor, type OwnerCounts } from './accounting';
+import { UvDrainError, DrainTimeoutError } from './errors';
+import { binding } from './native';
+import { hasRefTimer, jsRequests, ownerRecord, pendingTimers, setActivityListener } from './owners';
+import { checkObject, checkOwner, checkSignal, checkTimeout } from './validate';
+
+export interface DrainOptions {
+  /** Give up after this many milliseconds (default: wait forever). */
+  timeoutMs?: number;
+  /** Abort the wait. */
+  signal?: AbortSignal;
+}
+
+export interface DrainResult {
+  owner: string;
+  /** Loop iterations (prepare callbacks) between the call and the drain being seen. */
+  iterations: number;
+  durationMs: number;
+}
+
+/** Called with the owner's counts whenever they may have changed; return true to stop watching. */
+export type OwnerListener = (counts: OwnerCounts, iteration: number) => boolean | void;
+
+interface Watch {
+  owner: string;
+  listener: OwnerListener;
+}
+
+const watches = new Map<string, Set<Watch>>();
+
+export function isDrained(c: OwnerCounts): boolean {
+  return c.total === 0 && c.requests === 0 && c.timers === 0;
+}
+
+/**
+ * Calls `listener` now and then whenever `owner`'s accounting may have
+ * changed, until it returns true or the returned function is called.
+ */
+export function watchOwner(owner: string, listener: OwnerListener): () => void {
+  const watch: Watch = { owner, listener };
+  let set = watches.get(owner);
+  if (set === undefined) {
+    set = new Set();
+    watches.set(owner, set);
+    binding.watch(ownerRecord(owner).id);
+  }
+  set.add(watch);
+  const stop = () => remove(watch);
+  if (listener(countsFor(owner), binding.watchIteration()) === true) stop();
+  else updateJsState();
+  return stop;
+}
+
+function remove(watch: Watch): void {
+  const set = watches.get(watch.owner);
+  if (set === undefined || !set.delete(watch)) return;
+  if (set.size === 0) {
+    watches.delete(watch.owner);
+    binding.unwatch(ownerRecord(watch.owner).id);
+  }
+  updateJsState();
+}
+
+function notifyAll(iteration: number): void {
+  for (const [owner, set] of [...watches]) {
+    const counts = countsFor(owner);
+    for (const watch of [...set]) {
+      let done: boolean | void;
+      try {
+        done = watch.listener(counts, iteration);
+      } catch (error) {
+        remove(watch);
+        queueMicrotask(() => {
+          throw error;
+        });
+        continue;
+      }
+      if (done === true) remove(watch);
+    }
+  }
+  updateJsState();
+}
+
+binding.setWatchCallback(notifyAll);
+
+// JS timers and requests are invisible to libuv: while a watched owner has
+// some, the native watcher calls back every iteration, JS activity triggers
+// a recount, and the watcher holds the loop if they would hold it anyway.
+function updateJsState(): void {
+  let jsPending = false;
+  let holds = false;
+  for (const owner of watches.keys()) {
+    const record = ownerRecord(owner);
+    const requests = jsRequests(record);
+    const timers = pendingTimers(record);
+    if (requests > 0 || timers > 0) jsPending = true;
+    if (requests > 0 || hasRefTimer(record)) holds = true;
+  }
+  binding.setWatchJsState(jsPending, holds);
+  setActivityListener(jsPending ? onActivity : null);
+}
+
+function onActivity(): void {
+  binding.watchRecount();
+  notifyAll(binding.watchIteration());
+}
+
+/**
+ * Resolves once `owner` has no live handle (closing ones included), no
+ * in-flight request and no pending JS timer — noticed in the first loop
+ * iteration after its last close callback. Never keeps the process alive by
+ * itself, beyond holding the loop until the owner's closing handles are gone.
+ */
+export function whenDrained(owner: string, options: DrainOptions = {}): Promise<DrainResult> {
+  checkOwner(owner);
+  checkObject(options, 'options');
+  const timeoutMs = options.timeoutMs === undefined ? Infinity : checkTimeout(options.timeoutMs, 'timeoutMs');
+  if (options.signal !== undefined) checkSignal(options.signal, 'signal');
+  const signal = options.signal;
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+
+  return new Promise<DrainResult>((resolve, reject) => {
+    const started = performance.now();
+    const firstIteration = binding.watchIteration();
+    let timer: NodeJS.Timeout | undefined;
+    let stop: (() => void) | undefined;
+    let settled = false;
+    const finish = (error: unknown, result?: DrainResult) => {
+      if (settled) return;
+      settled = true;
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      stop?.();
+      if (error !== undefined) reject(error);
+      else resolve(result!);
+    };
+    const onAbort = () => finish(abortError(signal!));
+    stop = watchOwner(owner, (counts, iteration) => {
+      if (!isDrained(counts)) return false;
+      finish(undefined, {
+        owner,
+        iterations: iteration - firstIteration,
+        durationMs: performance.now() - started,
+      });
+      return true;
+    });
+    if (settled) {
+      stop();
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeoutMs !== Infinity) {
+      timer = setTimeout(() => finish(new DrainTimeoutError(owner, countsFor(owner))), timeoutMs);
+      timer.unref();
+    }
+  });
+}
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? new UvDrainError('ABORT_ERR', 'The operation was aborted');
+}
