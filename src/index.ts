@@ -8,6 +8,16 @@ export { withOwner, trackOwners } from './owners';
 export { whenDrained } from './drain';
 export type { DrainOptions, DrainResult } from './drain';
 export * from './errors';
+export { UnloadCoordinator } from './coordinator';
+export type {
+  CoordinatorOptions,
+  UnloadOptions,
+  QuitOptions,
+  UnloadReport,
+  QuitReport,
+  LeftHandle,
+} from './coordinator';
+export type { JsModule, ModuleContext, ModuleSpec, NativeModuleSpec, DeinitAnswer } from './modules';
 export type { CApi } from './native';
 
 /** The C API table for native code (see native/include/uv_drain.h). */

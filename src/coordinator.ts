@@ -1,0 +1,374 @@
+// The unload coordinator: cleanup event -> exact drain -> verified removal,
+// and a graceful quit that lets the loop end by itself.
+import { EventEmitter } from 'node:events';
+
+import { countsFor, snapshot, type HandleInfo, type OwnerCounts } from './accounting';
+import { isDrained, watchOwner } from './drain';
+import {
+  ModuleDeinitError,
+  ModuleExistsError,
+  ModuleInitError,
+  QuitError,
+  QuittingError,
+  UnknownModuleError,
+  UnloadTimeoutError,
+  messageOf,
+} from './errors';
+import { checkModuleSpec, openModule, type DeinitAnswer, type LoadedModule, type ModuleSpec } from './modules';
+import { isTracking, trackOwners } from './owners';
+import { checkObject, checkOwner, checkTimeout, describe } from './validate';
+
+export interface CoordinatorOptions {
+  /** Default deadline of unload() and quit(), in ms (default 30 000). */
+  timeoutMs?: number;
+}
+
+export interface UnloadOptions {
+  /** Reject with UnloadTimeoutError after this many ms; the module then stays loaded. */
+  timeoutMs?: number;
+}
+
+export interface QuitOptions {
+  /** Deadline for the whole quit, in ms. */
+  timeoutMs?: number;
+  /** 'reverse' (default): one module at a time, last loaded first. 'parallel': all at once. */
+  order?: 'reverse' | 'parallel';
+}
+
+/** A handle a module still has on the loop. */
+export type LeftHandle = Omit<HandleInfo, 'owner'>;
+
+export interface UnloadReport {
+  name: string;
+  kind: 'js' | 'native';
+  /** True once the module was verified drained and removed. */
+  removed: boolean;
+  /** What cleanup threw (the drain went on regardless). */
+  cleanupError?: string;
+  /** How often deinit was called, and its last answer. */
+  deinitCalls: number;
+  lastDeinit?: DeinitAnswer;
+  /** Set when the module answered 'again' with nothing left, or 'done' while holding live handles. */
+  stalled?: 'again-with-nothing-left' | 'done-but-holding';
+  /** What the module still had on the loop when the report was made (empty once removed). */
+  left: {
+    counts: OwnerCounts;
+    handles: LeftHandle[];
+    /** Native modules: live handles whose callbacks lie inside the module's code. */
+    callbacksInside: string[];
+  };
+  durationMs: number;
+}
+
+export interface QuitReport {
+  /** One report per module, in the order they were unloaded. */
+  modules: UnloadReport[];
+  /** Modules that could not be removed, and why. */
+  failed: { name: string; error: Error }[];
+  /** Live, active, referenced handles of no module: why the process would not exit now. */
+  holding: HandleInfo[];
+}
+
+interface Entry {
+  name: string;
+  module: LoadedModule;
+  unloading?: Promise<UnloadReport>;
+}
+
+/**
+ * Loads modules as owners and unloads them without blocking the loop: sends
+ * the cleanup event, watches the owner drain at every loop iteration, calls
+ * deinit when its accounting changes, and removes the module only once
+ * deinit said 'done' and the owner has no handle (closing ones included),
+ * no request and no timer left.
+ *
+ * Events: 'load' (name), 'cleanup' (name), 'drained' (name, counts),
+ * 'unloaded' (report), 'stalled' (report), 'error' (error, name).
+ */
+export class UnloadCoordinator extends EventEmitter {
+  readonly #timeoutMs: number;
+  readonly #entries = new Map<string, Entry>();
+  readonly #loading = new Set<string>();
+  #quitting: Promise<QuitReport> | undefined;
+  #trackingBefore: boolean | undefined;
+
+  constructor(options: CoordinatorOptions = {}) {
+    super();
+    checkObject(options, 'options');
+    this.#timeoutMs = options.timeoutMs === undefined ? 30_000 : checkTimeout(options.timeoutMs, 'timeoutMs');
+  }
+
+  /** Names of the loaded modules, in load order. */
+  get names(): string[] {
+    return [...this.#entries.keys()];
+  }
+
+  has(name: string): boolean {
+    checkOwner(name, 'name');
+    return this.#entries.has(name);
+  }
+
+  /**
+   * Registers `module` under owner tag `name` and runs its init as that
+   * owner (owner tracking is turned on). If init fails the module is not
+   * registered and the error's report lists what it left on the loop.
+   */
+  async load(name: string, module: ModuleSpec): Promise<void> {
+    checkOwner(name, 'name');
+    checkModuleSpec(module);
+    if (this.#quitting !== undefined) throw new QuittingError(name);
+    if (this.#entries.has(name) || this.#loading.has(name)) throw new ModuleExistsError(name);
+    this.#loading.add(name);
+    try {
+      if (this.#trackingBefore === undefined) this.#trackingBefore = isTracking();
+      trackOwners(true);
+      const loaded = await openModule(name, module);
+      try {
+        await loaded.init();
+      } catch (error) {
+        this.#removeWhenDrained(name, loaded);
+        const report: UnloadReport = {
+          name,
+          kind: loaded.kind,
+          removed: false,
+          deinitCalls: 0,
+          left: whatIsLeft(name, loaded),
+          durationMs: 0,
+        };
+        throw new ModuleInitError(name, report, error);
+      }
+      this.#entries.set(name, { name, module: loaded });
+      this.emit('load', name);
+    } finally {
+      this.#loading.delete(name);
+    }
+  }
+
+  /**
+   * Sends the cleanup event to `name`, waits for it to drain and removes
+   * it. Resolves with the report; rejects with UnloadTimeoutError (module
+   * kept) or ModuleDeinitError (module kept). A second call while the
+   * module is unloading returns the same promise.
+   */
+  unload(name: string, options: UnloadOptions = {}): Promise<UnloadReport> {
+    try {
+      checkOwner(name, 'name');
+      checkObject(options, 'options');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const entry = this.#entries.get(name);
+    if (entry === undefined) return Promise.reject(new UnknownModuleError(name));
+    if (entry.unloading !== undefined) return entry.unloading;
+    let timeoutMs: number;
+    try {
+      timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : checkTimeout(options.timeoutMs, 'timeoutMs');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const unloading = this.#unload(entry, timeoutMs);
+    entry.unloading = unloading;
+    const forget = () => {
+      if (entry.unloading === unloading) entry.unloading = undefined;
+    };
+    unloading.then(forget, forget);
+    return unloading;
+  }
+
+  /**
+   * Unloads every module (reverse load order by default), then lets go of
+   * the coordinator's own handles and restores owner tracking. Never calls
+   * process.exit or stops the loop: the process ends by itself once nothing
+   * else holds it. The report's `holding` lists what still would.
+   */
+  quit(options: QuitOptions = {}): Promise<QuitReport> {
+    if (this.#quitting !== undefined) return this.#quitting;
+    try {
+      checkObject(options, 'options');
+      if (options.order !== undefined && options.order !== 'reverse' && options.order !== 'parallel') {
+        throw new TypeError(`The "order" option must be 'reverse' or 'parallel', received ${describe(options.order)}`);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    let timeoutMs: number;
+    try {
+      timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : checkTimeout(options.timeoutMs, 'timeoutMs');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#quitting = this.#quit(timeoutMs, options.order ?? 'reverse');
+    return this.#quitting;
+  }
+
+  async #quit(timeoutMs: number, order: 'reverse' | 'parallel'): Promise<QuitReport> {
+    // Let loads already under way finish first, so that none slips past.
+    while (this.#loading.size > 0) await new Promise((resolve) => setImmediate(resolve));
+    const deadline = performance.now() + timeoutMs;
+    const report: QuitReport = { modules: [], failed: [], holding: [] };
+    let timedOut = false;
+    const unloadOne = async (name: string) => {
+      const remaining = deadline - performance.now();
+      try {
+        report.modules.push(await this.unload(name, { timeoutMs: Math.max(1, remaining) }));
+      } catch (error) {
+        if (error instanceof UnloadTimeoutError) timedOut = true;
+        report.failed.push({ name, error: error as Error });
+        const partial = (error as { report?: UnloadReport }).report;
+        if (partial !== undefined) report.modules.push(partial);
+      }
+    };
+    const names = this.names.reverse();
+    if (order === 'parallel') await Promise.all(names.map(unloadOne));
+    else for (const name of names) await unloadOne(name);
+
+    if (this.#trackingBefore !== undefined) trackOwners(this.#trackingBefore);
+    this.#trackingBefore = undefined;
+    report.holding = snapshot().filter(
+      (h) => h.active && h.ref && !h.closing && (h.owner === null || !this.#entries.has(h.owner)),
+    );
+    if (timedOut) throw new UnloadTimeoutError(`quit did not finish within ${timeoutMs} ms`, report);
+    if (report.failed.length > 0) {
+      const names = report.failed.map((f) => f.name).join(', ');
+      throw new QuitError(`quit could not remove ${report.failed.length} module(s): ${names}`, report);
+    }
+    return report;
+  }
+
+  async #unload(entry: Entry, timeoutMs: number): Promise<UnloadReport> {
+    const { name, module } = entry;
+    const started = performance.now();
+    const report: UnloadReport = {
+      name,
+      kind: module.kind,
+      removed: false,
+      deinitCalls: 0,
+      left: { counts: countsFor(name), handles: [], callbacksInside: [] },
+      durationMs: 0,
+    };
+    const snapshotReport = () => {
+      report.left = whatIsLeft(name, module);
+      report.durationMs = performance.now() - started;
+      return { ...report, left: { ...report.left } };
+    };
+
+    this.emit('cleanup', name);
+    try {
+      await module.cleanup();
+    } catch (error) {
+      report.cleanupError = messageOf(error);
+      this.#emitError(error, name);
+    }
+
+    return new Promise<UnloadReport>((resolve, reject) => {
+      let finished = false;
+      let deinitRunning = false;
+      let deinitAgain = false;
+      let last: string | undefined;
+      let stopWatching: (() => void) | undefined;
+      const timer = setTimeout(() => {
+        finish(new UnloadTimeoutError(`module "${name}" did not drain within ${timeoutMs} ms`, snapshotReport()));
+      }, timeoutMs);
+      // A deadline never keeps the process alive: what the module holds does.
+      timer.unref();
+
+      const finish = (error: Error | undefined) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        stopWatching?.();
+        if (error === undefined) resolve(snapshotReport());
+        else {
+          this.#emitError(error, name);
+          reject(error);
+        }
+      };
+
+      const runDeinit = async () => {
+        if (deinitRunning) {
+          deinitAgain = true;
+          return;
+        }
+        deinitRunning = true;
+        let answer: DeinitAnswer;
+        try {
+          do {
+            deinitAgain = false;
+            report.deinitCalls++;
+            answer = await module.deinit();
+            report.lastDeinit = answer;
+          } while (deinitAgain && !finished);
+        } catch (error) {
+          finish(new ModuleDeinitError(name, snapshotReport(), error));
+          return;
+        } finally {
+          deinitRunning = false;
+        }
+        if (!finished) verify(answer);
+      };
+
+      const verify = (answer: DeinitAnswer) => {
+        const counts = countsFor(name);
+        if (answer === 'done' && isDrained(counts) && module.callbacksInside().length === 0) {
+          this.emit('drained', name, counts);
+          try {
+            module.remove();
+          } catch (error) {
+            finish(error as Error);
+            return;
+          }
+          this.#entries.delete(name);
+          report.removed = true;
+          finish(undefined);
+          this.emit('unloaded', snapshotReport());
+          return;
+        }
+        const stall =
+          answer === 'again' && isDrained(counts)
+            ? 'again-with-nothing-left'
+            : answer === 'done' && counts.closing === 0 && counts.requests === 0 && counts.total > 0
+              ? 'done-but-holding'
+              : undefined;
+        if (stall !== undefined && report.stalled !== stall) {
+          report.stalled = stall;
+          this.emit('stalled', snapshotReport());
+        }
+      };
+
+      // deinit once cleanup has returned, then whenever the accounting changes.
+      stopWatching = watchOwner(name, (counts) => {
+        const key = `${counts.total}/${counts.active}/${counts.ref}/${counts.closing}/${counts.requests}/${counts.timers}`;
+        if (key !== last) {
+          last = key;
+          void runDeinit();
+        }
+        return finished;
+      });
+    });
+  }
+
+  // A module whose init failed is not registered, but its code stays until
+  // nothing of it is left (a native module is only closed then).
+  #removeWhenDrained(name: string, module: LoadedModule): void {
+    watchOwner(name, (counts) => {
+      if (!isDrained(counts) || module.callbacksInside().length > 0) return false;
+      try {
+        module.remove();
+      } catch (error) {
+        this.#emitError(error, name);
+      }
+      return true;
+    });
+  }
+
+  #emitError(error: unknown, name: string): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error, name);
+  }
+}
+
+function whatIsLeft(name: string, module: LoadedModule): UnloadReport['left'] {
+  const handles = snapshot()
+    .filter((h) => h.owner === name)
+    .map(({ owner: _owner, ...rest }) => rest);
+  return { counts: countsFor(name), handles, callbacksInside: module.callbacksInside() };
+}
