@@ -65,6 +65,8 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("noteBirth", &Addon::NoteBirth),
         InstanceMethod("resolveBirths", &Addon::ResolveBirths),
         InstanceMethod("nextBirth", &Addon::NextBirth),
+        InstanceMethod("setRecordMatches", &Addon::SetRecordMatches),
+        InstanceMethod("takeMatches", &Addon::TakeMatches),
         InstanceMethod("dropBirthsSince", &Addon::DropBirthsSince),
         InstanceMethod("watch", &Addon::Watch),
         InstanceMethod("unwatch", &Addon::Unwatch),
@@ -188,16 +190,38 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   // noteBirth(id, uvType, deferred): called from the async_hooks init hook;
-  // id 0 only for deferred births (see LoopState::NoteBirth).
+  // id 0 for an unowned birth (see LoopState::NoteBirth). Returns the birth's
+  // sequence number, or -1 if it was not recorded.
   Napi::Value NoteBirth(const Napi::CallbackInfo& info) {
     uint32_t id = ArgU32(info, 0);
     uint32_t type = ArgU32(info, 1);
     bool deferred = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
-    if (LayoutProbeOk() && (state_->ValidOwner(id) || (id == 0 && deferred)) &&
-        type > UV_UNKNOWN_HANDLE && type < UV_HANDLE_TYPE_MAX) {
-      state_->NoteBirth(id, static_cast<uv_handle_type>(type), deferred);
+    double seq = -1;
+    if (LayoutProbeOk() && (id == 0 || state_->ValidOwner(id)) && type > UV_UNKNOWN_HANDLE &&
+        type < UV_HANDLE_TYPE_MAX) {
+      seq = static_cast<double>(state_->NoteBirth(id, static_cast<uv_handle_type>(type), deferred));
     }
+    return Napi::Number::New(info.Env(), seq);
+  }
+
+  // setRecordMatches(on)
+  Napi::Value SetRecordMatches(const Napi::CallbackInfo& info) {
+    state_->SetRecordMatches(info[0].ToBoolean().Value());
     return info.Env().Undefined();
+  }
+
+  // takeMatches(): Float64Array of [seq, addrHi, addrLo] per matched birth.
+  Napi::Value TakeMatches(const Napi::CallbackInfo& info) {
+    state_->ResolveBirths(false);
+    auto matches = state_->TakeMatches();
+    Napi::Float64Array arr = Napi::Float64Array::New(info.Env(), matches.size() * 3);
+    for (size_t i = 0; i < matches.size(); i++) {
+      uint64_t addr = reinterpret_cast<uintptr_t>(matches[i].second);
+      arr[i * 3] = static_cast<double>(matches[i].first);
+      arr[i * 3 + 1] = static_cast<double>(addr >> 32);
+      arr[i * 3 + 2] = static_cast<double>(addr & 0xffffffffu);
+    }
+    return arr;
   }
 
   // nextBirth(): the sequence number the next announced birth will get.

@@ -205,6 +205,7 @@ void LoopState::ResolveBirths(bool final) {
     if (match != nullptr) {
       // Tagged even if already closing: its close callback is owner code.
       if (it->owner != 0) SetTag(match, it->owner);
+      if (record_matches_) matches_.emplace_back(it->seq, match);
       it = births_.erase(it);
     } else {
       ++it;

@@ -83,14 +83,22 @@ class LoopState {
   // handle is the first untagged one of that type appended after the queue
   // tail seen at announcement time. `deferred` births (process, fs_event)
   // create their handle in a later call of the same JS turn.
-  // Owner 0 announces an unowned deferred birth: it takes its handle without
-  // tagging it, so that an owned announcement whose spawn failed cannot take
-  // it instead. Returns the birth's sequence number.
+  // Owner 0 announces an unowned birth: it takes its handle without tagging
+  // it (so that an owned announcement whose spawn failed cannot take it, and
+  // so that creation stacks can be matched). Returns the birth's sequence
+  // number.
   uint64_t NoteBirth(uint32_t id, uv_handle_type type, bool deferred);
   // Drops the births announced at or after `seq` that are still unmatched
   // (a withOwner scope that ends: its spawn threw before making the handle).
   void DropBirthsSince(uint64_t seq);
   uint64_t NextBirth() const { return next_birth_; }
+  // While on, every matched birth is remembered as (seq, handle) until
+  // TakeMatches() (creation stacks are kept in JS by birth seq).
+  void SetRecordMatches(bool on) {
+    record_matches_ = on;
+    if (!on) matches_.clear();
+  }
+  std::vector<std::pair<uint64_t, uv_handle_t*>> TakeMatches() { return std::move(matches_); }
   // Matches pending births. With `final`, births still unmatched are dropped
   // (called from a microtask: every announced handle exists by then).
   void ResolveBirths(bool final);
@@ -113,6 +121,8 @@ class LoopState {
   std::unordered_map<std::string, uint32_t> by_name_;
   std::vector<Birth> births_;
   uint64_t next_birth_ = 0;
+  bool record_matches_ = false;
+  std::vector<std::pair<uint64_t, uv_handle_t*>> matches_;
 };
 
 // Registry of the loops uv-drain is loaded on (one state per Node env).

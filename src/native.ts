@@ -32,7 +32,11 @@ export interface Binding {
   stats(): void;
   snapshot(withModules: boolean): { records: Float64Array; modules: string[] };
   bareTraversal(): number;
-  noteBirth(id: number, uvType: number, deferred: boolean): void;
+  /** Returns the birth's sequence number (-1 if not recorded). */
+  noteBirth(id: number, uvType: number, deferred: boolean): number;
+  setRecordMatches(on: boolean): void;
+  /** [seq, addrHi, addrLo] per birth matched since the last call (while recording). */
+  takeMatches(): Float64Array;
   resolveBirths(final: boolean): void;
   nextBirth(): number;
   dropBirthsSince(seq: number): void;

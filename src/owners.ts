@@ -153,32 +153,17 @@ const hook = createHook({
     let owner = currentOwner();
     if (owner === undefined && tracking && suppressed === 0) owner = serverOwners.get(triggerAsyncId);
     const handle = handleTypes.get(type);
+    if (birthObserver !== null && suppressed === 0) {
+      observeBirth(asyncId, type, triggerAsyncId, resource, owner, handle);
+      return;
+    }
     if (owner === undefined) {
       // An unowned spawn/watch still announces itself, so that an owned one
       // announced earlier whose spawn failed cannot take its handle.
       if (handle?.deferred === true) binding.noteBirth(0, handle.type, true);
       return;
     }
-    if (handle !== undefined) {
-      binding.noteBirth(owner.id, handle.type, handle.deferred);
-      queueResolve();
-      if (tracking && SERVER_RESOURCES.has(type)) {
-        serverOwners.set(asyncId, owner);
-        forgetServer.register(resource as object, asyncId);
-      }
-    } else if (type === 'Timeout' || type === 'Immediate') {
-      // A refreshed Timeout is announced again with a new async id.
-      const previous = owner.timers.get(resource as TimerLike);
-      if (previous !== undefined) timerIds.delete(previous);
-      owner.timers.set(resource as TimerLike, asyncId);
-      timerIds.add(asyncId);
-    } else if (ONE_SHOT_REQUESTS.has(type)) {
-      beginRequest(asyncId, owner);
-    } else if (type.endsWith('REQUEST')) {
-      countCryptoJob(asyncId, owner, resource as { run?: (...args: unknown[]) => unknown });
-    } else if (type === 'ZLIB') {
-      countZlibWrites(asyncId, owner, resource as { write?: (...args: unknown[]) => unknown });
-    }
+    countBirth(asyncId, type, resource, owner, handle);
   },
   after(asyncId) {
     // Only owners' own callbacks count as activity: reacting to every
@@ -193,6 +178,81 @@ const hook = createHook({
     updateHook();
   },
 });
+
+function countBirth(
+  asyncId: number,
+  type: string,
+  resource: unknown,
+  owner: OwnerRecord,
+  handle: { type: number; deferred: boolean } | undefined,
+): number {
+  let seq = -1;
+  if (handle !== undefined) {
+    seq = binding.noteBirth(owner.id, handle.type, handle.deferred);
+    queueResolve();
+    if (tracking && SERVER_RESOURCES.has(type)) {
+      serverOwners.set(asyncId, owner);
+      forgetServer.register(resource as object, asyncId);
+    }
+  } else if (type === 'Timeout' || type === 'Immediate') {
+    // A refreshed Timeout is announced again with a new async id.
+    const previous = owner.timers.get(resource as TimerLike);
+    if (previous !== undefined) timerIds.delete(previous);
+    owner.timers.set(resource as TimerLike, asyncId);
+    timerIds.add(asyncId);
+  } else if (ONE_SHOT_REQUESTS.has(type)) {
+    beginRequest(asyncId, owner);
+  } else if (type.endsWith('REQUEST')) {
+    countCryptoJob(asyncId, owner, resource as { run?: (...args: unknown[]) => unknown });
+  } else if (type === 'ZLIB') {
+    countZlibWrites(asyncId, owner, resource as { write?: (...args: unknown[]) => unknown });
+  }
+  return seq;
+}
+
+/** What a birth observer learns about each async resource born (see setBirthObserver). */
+export interface Birth {
+  asyncId: number;
+  triggerAsyncId: number;
+  /** async_hooks type: 'TCPWRAP', 'Timeout', 'FSREQCALLBACK'... */
+  type: string;
+  resource: unknown;
+  owner: string | null;
+  /** For handle births: the sequence number the addon will report with the matched handle. */
+  handleSeq: number;
+}
+
+let birthObserver: ((birth: Birth) => void) | null = null;
+
+/**
+ * Sees every async resource born (owned or not) while set; handle births are
+ * matched to their uv handle natively (binding.takeMatches() gives
+ * [handleSeq, address] pairs while matches are recorded). Used for creation
+ * stacks. Node's lazily made stdio is still skipped.
+ */
+export function setBirthObserver(observer: ((birth: Birth) => void) | null): void {
+  birthObserver = observer;
+  binding.setRecordMatches(observer !== null);
+  if (observer !== null) guardStdio();
+  updateHook();
+}
+
+function observeBirth(
+  asyncId: number,
+  type: string,
+  triggerAsyncId: number,
+  resource: unknown,
+  owner: OwnerRecord | undefined,
+  handle: { type: number; deferred: boolean } | undefined,
+): void {
+  let handleSeq = -1;
+  if (owner !== undefined) handleSeq = countBirth(asyncId, type, resource, owner, handle);
+  else if (handle !== undefined) {
+    handleSeq = binding.noteBirth(0, handle.type, handle.deferred);
+    queueResolve();
+  }
+  birthObserver?.({ asyncId, triggerAsyncId, type, resource, owner: owner?.name ?? null, handleSeq });
+}
 
 function beginRequest(asyncId: number, owner: OwnerRecord): void {
   const entry = inFlight.get(asyncId);
@@ -271,7 +331,8 @@ function queueActivity(): void {
 
 let hookEnabled = false;
 function updateHook(): void {
-  const want = tracking || syncOwners.length > 0 || inFlight.size > 0 || activity !== null;
+  const want =
+    tracking || syncOwners.length > 0 || inFlight.size > 0 || activity !== null || birthObserver !== null;
   if (want === hookEnabled) return;
   hookEnabled = want;
   if (want) hook.enable();
