@@ -35,7 +35,8 @@ struct Range {
 
 struct Module {
   std::string path;
-  std::string name;
+  std::string name;        // symbol prefix
+  std::string owner_name;  // ctx->name
   void* dl = nullptr;  // nullptr once closed
   uv_drain_module_fn init = nullptr;
   uv_drain_module_fn cleanup = nullptr;
@@ -211,7 +212,9 @@ Module* OpenModuleArg(const Napi::CallbackInfo& info, size_t i) {
 
 // ---- the functions ---------------------------------------------------------
 
-// open(path, name, ownerId) -> External
+// open(path, name, ownerId[, ownerName]) -> External. `name` is the symbol
+// prefix; ctx->name is `ownerName` when given (an owner tag need not be a C
+// identifier), else `name`.
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path, name;
@@ -320,7 +323,8 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   m->ctx.loop = loop;
   m->ctx.api = api;
   m->ctx.owner = owner;
-  m->ctx.name = m->name.c_str();  // m->name is never modified again
+  m->owner_name = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : name;
+  m->ctx.name = m->owner_name.c_str();  // never modified again
   m->ctx.data = nullptr;
 
   Napi::External<Module> ext = Napi::External<Module>::New(env, m, [](Napi::Env e, Module* p) {

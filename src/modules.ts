@@ -23,9 +23,12 @@ export interface JsModule {
   deinit?(ctx: ModuleContext): DeinitAnswer | Promise<DeinitAnswer>;
 }
 
-/** A native C module (native/include/uv_drain_module.h): the shared object's path. */
+/** A native C module (native/include/uv_drain_module.h). */
 export interface NativeModuleSpec {
+  /** Path of the shared object. */
   native: string;
+  /** Prefix of its symbols (`<symbols>_init`...); default: the module's name, which must then be a C identifier. */
+  symbols?: string;
 }
 
 export type ModuleSpec = JsModule | string | NativeModuleSpec;
@@ -59,6 +62,10 @@ export function checkModuleSpec(spec: unknown): void {
     if (typeof file !== 'string' || file.length === 0) {
       throw new TypeError(`The "module.native" option must be a non-empty path, received ${describe(file)}`);
     }
+    const symbols = (spec as NativeModuleSpec).symbols;
+    if (symbols !== undefined && (typeof symbols !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(symbols))) {
+      throw new TypeError(`The "module.symbols" option must be a C identifier, received ${describe(symbols)}`);
+    }
     return;
   }
   for (const hook of HOOKS) {
@@ -71,8 +78,10 @@ export function checkModuleSpec(spec: unknown): void {
 
 /** Opens a module and runs nothing of it yet (a JS file is evaluated as the owner). */
 export async function openModule(name: string, spec: ModuleSpec): Promise<LoadedModule> {
-  if (typeof spec === 'object' && 'native' in spec) return openNative(name, path.resolve(spec.native));
-  if (typeof spec === 'string' && /\.(so|dylib)$/.test(spec)) return openNative(name, path.resolve(spec));
+  if (typeof spec === 'object' && 'native' in spec) {
+    return openNative(name, path.resolve(spec.native), spec.symbols ?? name);
+  }
+  if (typeof spec === 'string' && /\.(so|dylib)$/.test(spec)) return openNative(name, path.resolve(spec), name);
   if (typeof spec === 'string') return openFile(name, path.resolve(spec));
   return jsModule(name, spec, undefined);
 }
@@ -110,9 +119,10 @@ function jsModule(name: string, mod: JsModule, file: string | undefined): Loaded
   };
 }
 
-function openNative(name: string, file: string): LoadedModule {
+function openNative(name: string, file: string, symbols: string): LoadedModule {
   const c = binding.cmodule;
-  const handle: CModuleHandle = c.open(file, name, ownerRecord(name).id);
+  const handle: CModuleHandle = c.open(file, symbols, ownerRecord(name).id, name);
+  let closed = false;
   const check = (what: string, rc: number) => {
     if (rc < 0) throw uvError(`${what} of native module "${name}" returned ${rc}`, rc);
   };
@@ -130,8 +140,11 @@ function openNative(name: string, file: string): LoadedModule {
       if (rc === UV_EAGAIN || rc === UV_EBUSY) return 'again';
       throw uvError(`deinit of native module "${name}" returned ${rc}`, rc);
     },
-    callbacksInside: () => c.callbacksInside(handle),
-    remove: () => c.close(handle),
+    callbacksInside: () => (closed ? [] : c.callbacksInside(handle)),
+    remove() {
+      c.close(handle);
+      closed = true;
+    },
   };
 }
 

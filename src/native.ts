@@ -13,7 +13,7 @@ export interface CModuleHandle {
 }
 
 export interface CModuleBinding {
-  open(path: string, name: string, ownerId: number): CModuleHandle;
+  open(path: string, symbols: string, ownerId: number, ownerName?: string): CModuleHandle;
   init(h: CModuleHandle): number;
   cleanup(h: CModuleHandle): number;
   deinit(h: CModuleHandle): number;

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -40,12 +41,15 @@ describe('entry points', () => {
     expect(lines.at(-1)).toBe('0');
   });
 
-  it('the demo runs to completion by itself and ends with no owner left', () => {
-    const out = run(['examples/table.mjs']);
-    const last = out.slice(out.lastIndexOf('After the last close callback'));
-    expect(out).toContain("'web'");
-    expect(out).toContain("'jobs'");
-    expect(last).not.toContain("'web'");
-    expect(last).not.toContain("'jobs'");
+  it('the demo unloads a module while commits flow, quits, and ends by itself', () => {
+    const out = run(['examples/demo.mjs']);
+    const [, acked, lines] = /acknowledged commits: (\d+), lines on disk: (\d+)/.exec(out) ?? [];
+    expect(Number(acked)).toBeGreaterThan(0);
+    expect(lines).toBe(acked);
+    expect(out).toContain('journal: removed=true');
+    expect(out).toContain('c-commits: removed=true');
+    expect(out).toContain('handles still holding the loop: none');
+    expect(out).toContain('exiting by itself with code 0');
+    expect(readFileSync(path.join(root, 'examples/demo.mjs'), 'utf8')).not.toMatch(/process\.exit\s*\(/);
   });
 });
