@@ -32,6 +32,19 @@ describe('entry points', () => {
     });
   });
 
+  it('the prebuild file name npm run prebuild makes is one node-gyp-build loads', async () => {
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+    const name = /--name (\S+)/.exec(pkg.scripts.prebuild)?.[1];
+    const nodeGypBuild = (await import('node-gyp-build')).default as unknown as {
+      parseTags(file: string): unknown;
+      matchTags(runtime: string, abi: string): (tags: unknown) => boolean;
+    };
+    const accepts = nodeGypBuild.matchTags('node', process.versions.modules);
+    expect(accepts(nodeGypBuild.parseTags(`${name}.node`))).toBe(true);
+    // What prebuildify would name it without --name: never loaded.
+    expect(accepts(nodeGypBuild.parseTags(`${pkg.name}.node`))).toBe(false);
+  });
+
   it('the README example prints what the README says', () => {
     const lines = run(['examples/readme.mjs']).trim().split('\n');
     expect(lines[0]).toBe('{ total: 1, active: 1, ref: 1, closing: 0, requests: 0, timers: 0 }');
