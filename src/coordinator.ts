@@ -43,6 +43,8 @@ export interface UnloadReport {
   kind: 'js' | 'native';
   /** True once the module was verified drained and removed. */
   removed: boolean;
+  /** Whether cleanup has returned (or thrown); deinit is only called after. */
+  cleanupReturned: boolean;
   /** What cleanup threw (the drain went on regardless). */
   cleanupError?: string;
   /** How often deinit was called, and its last answer. */
@@ -131,6 +133,7 @@ export class UnloadCoordinator extends EventEmitter {
           name,
           kind: loaded.kind,
           removed: false,
+          cleanupReturned: false,
           deinitCalls: 0,
           left: whatIsLeft(name, loaded),
           durationMs: 0,
@@ -235,13 +238,14 @@ export class UnloadCoordinator extends EventEmitter {
     return report;
   }
 
-  async #unload(entry: Entry, timeoutMs: number): Promise<UnloadReport> {
+  #unload(entry: Entry, timeoutMs: number): Promise<UnloadReport> {
     const { name, module } = entry;
     const started = performance.now();
     const report: UnloadReport = {
       name,
       kind: module.kind,
       removed: false,
+      cleanupReturned: false,
       deinitCalls: 0,
       left: { counts: countsFor(name), handles: [], callbacksInside: [] },
       durationMs: 0,
@@ -252,22 +256,17 @@ export class UnloadCoordinator extends EventEmitter {
       return { ...report, left: { ...report.left } };
     };
 
-    this.emit('cleanup', name);
-    try {
-      await module.cleanup();
-    } catch (error) {
-      report.cleanupError = messageOf(error);
-      this.#emitError(error, name);
-    }
-
     return new Promise<UnloadReport>((resolve, reject) => {
       let finished = false;
       let deinitRunning = false;
       let deinitAgain = false;
       let last: string | undefined;
       let stopWatching: (() => void) | undefined;
+      // The deadline covers cleanup too: a cleanup that never returns must
+      // not hang the unload (deinit is only called once cleanup returned).
       const timer = setTimeout(() => {
-        finish(new UnloadTimeoutError(`module "${name}" did not drain within ${timeoutMs} ms`, snapshotReport()));
+        const what = report.cleanupReturned ? 'did not drain' : 'did not return from cleanup';
+        finish(new UnloadTimeoutError(`module "${name}" ${what} within ${timeoutMs} ms`, snapshotReport()));
       }, timeoutMs);
       // A deadline never keeps the process alive: what the module holds does.
       timer.unref();
@@ -335,14 +334,25 @@ export class UnloadCoordinator extends EventEmitter {
         }
       };
 
-      // deinit once cleanup has returned, then whenever the accounting changes.
-      stopWatching = watchOwner(name, (counts) => {
-        const key = `${counts.total}/${counts.active}/${counts.ref}/${counts.closing}/${counts.requests}/${counts.timers}`;
-        if (key !== last) {
-          last = key;
-          void runDeinit();
-        }
-        return finished;
+      const startDrain = () => {
+        report.cleanupReturned = true;
+        if (finished) return;
+        // deinit once cleanup has returned, then whenever the accounting changes.
+        stopWatching = watchOwner(name, (counts) => {
+          const key = `${counts.total}/${counts.active}/${counts.ref}/${counts.closing}/${counts.requests}/${counts.timers}`;
+          if (key !== last) {
+            last = key;
+            void runDeinit();
+          }
+          return finished;
+        });
+      };
+
+      this.emit('cleanup', name);
+      module.cleanup().then(startDrain, (error: unknown) => {
+        report.cleanupError = messageOf(error);
+        this.#emitError(error, name);
+        startDrain();
       });
     });
   }
