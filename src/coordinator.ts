@@ -90,7 +90,7 @@ interface Entry {
 export class UnloadCoordinator extends EventEmitter {
   readonly #timeoutMs: number;
   readonly #entries = new Map<string, Entry>();
-  readonly #loading = new Set<string>();
+  readonly #loading = new Map<string, Promise<unknown>>();
   #quitting: Promise<QuitReport> | undefined;
   #trackingBefore: boolean | undefined;
 
@@ -120,31 +120,36 @@ export class UnloadCoordinator extends EventEmitter {
     checkModuleSpec(module);
     if (this.#quitting !== undefined) throw new QuittingError(name);
     if (this.#entries.has(name) || this.#loading.has(name)) throw new ModuleExistsError(name);
-    this.#loading.add(name);
+    const loading = this.#load(name, module);
+    this.#loading.set(name, loading);
     try {
-      if (this.#trackingBefore === undefined) this.#trackingBefore = isTracking();
-      trackOwners(true);
-      const loaded = await openModule(name, module);
-      try {
-        await loaded.init();
-      } catch (error) {
-        this.#removeWhenDrained(name, loaded);
-        const report: UnloadReport = {
-          name,
-          kind: loaded.kind,
-          removed: false,
-          cleanupReturned: false,
-          deinitCalls: 0,
-          left: whatIsLeft(name, loaded),
-          durationMs: 0,
-        };
-        throw new ModuleInitError(name, report, error);
-      }
-      this.#entries.set(name, { name, module: loaded });
-      this.emit('load', name);
+      await loading;
     } finally {
       this.#loading.delete(name);
     }
+  }
+
+  async #load(name: string, module: ModuleSpec): Promise<void> {
+    if (this.#trackingBefore === undefined) this.#trackingBefore = isTracking();
+    trackOwners(true);
+    const loaded = await openModule(name, module);
+    try {
+      await loaded.init();
+    } catch (error) {
+      this.#removeWhenDrained(name, loaded);
+      const report: UnloadReport = {
+        name,
+        kind: loaded.kind,
+        removed: false,
+        cleanupReturned: false,
+        deinitCalls: 0,
+        left: whatIsLeft(name, loaded),
+        durationMs: 0,
+      };
+      throw new ModuleInitError(name, report, error);
+    }
+    this.#entries.set(name, { name, module: loaded });
+    this.emit('load', name);
   }
 
   /**
@@ -206,14 +211,20 @@ export class UnloadCoordinator extends EventEmitter {
 
   async #quit(timeoutMs: number, order: 'reverse' | 'parallel'): Promise<QuitReport> {
     // Let loads already under way finish first, so that none slips past.
-    while (this.#loading.size > 0) await new Promise((resolve) => setImmediate(resolve));
+    await Promise.allSettled(this.#loading.values());
     const deadline = performance.now() + timeoutMs;
     const report: QuitReport = { modules: [], failed: [], holding: [] };
     let timedOut = false;
     const unloadOne = async (name: string) => {
       const remaining = deadline - performance.now();
+      if (remaining < 1) {
+        // Past the deadline: no cleanup event is sent any more.
+        timedOut = true;
+        report.failed.push({ name, error: new UnloadTimeoutError(`not unloaded: the quit deadline had passed`, undefined) });
+        return;
+      }
       try {
-        report.modules.push(await this.unload(name, { timeoutMs: Math.max(1, remaining) }));
+        report.modules.push(await this.unload(name, { timeoutMs: remaining }));
       } catch (error) {
         if (error instanceof UnloadTimeoutError) timedOut = true;
         report.failed.push({ name, error: error as Error });

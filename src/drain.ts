@@ -117,10 +117,15 @@ function onActivity(): void {
  * itself, beyond holding the loop until the owner's closing handles are gone.
  */
 export function whenDrained(owner: string, options: DrainOptions = {}): Promise<DrainResult> {
-  checkOwner(owner);
-  checkObject(options, 'options');
-  const timeoutMs = options.timeoutMs === undefined ? Infinity : checkTimeout(options.timeoutMs, 'timeoutMs');
-  if (options.signal !== undefined) checkSignal(options.signal, 'signal');
+  let timeoutMs: number;
+  try {
+    checkOwner(owner);
+    checkObject(options, 'options');
+    timeoutMs = options.timeoutMs === undefined ? Infinity : checkTimeout(options.timeoutMs, 'timeoutMs');
+    if (options.signal !== undefined) checkSignal(options.signal, 'signal');
+  } catch (error) {
+    return Promise.reject(error);
+  }
   const signal = options.signal;
   if (signal?.aborted) return Promise.reject(abortError(signal));
 

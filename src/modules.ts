@@ -1,5 +1,7 @@
 // The three kinds of module a coordinator can load, behind one shape:
 // a JS object, a JS file (ES or CommonJS), or a native C shared object.
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -86,15 +88,46 @@ export async function openModule(name: string, spec: ModuleSpec): Promise<Loaded
   return jsModule(name, spec, undefined);
 }
 
+let esmLoads = 0;
+
 async function openFile(name: string, file: string): Promise<LoadedModule> {
   // Top-level code of the file is the module's code: evaluate it as the owner.
-  const ns = (await withOwner(name, () => import(pathToFileURL(file).href))) as Record<string, unknown>;
+  let ns: Record<string, unknown>;
+  let cjs: string | undefined;
+  if (isCommonJs(file)) {
+    // require() so that removal can delete the require.cache entry and a
+    // later load evaluates the file afresh.
+    ns = withOwner(name, () => createRequire(file)(file)) as Record<string, unknown>;
+    cjs = file;
+  } else {
+    // Node cannot forget an ES module: each load imports a fresh instance
+    // (a distinct URL), and the old one stays in memory, unreferenced.
+    const url = `${pathToFileURL(file).href}?uv-drain-load=${++esmLoads}`;
+    ns = (await withOwner(name, () => import(url))) as Record<string, unknown>;
+  }
   const hooks = HOOKS.some((h) => typeof ns[h] === 'function') ? ns : (ns.default as Record<string, unknown>);
   checkModuleSpec(hooks ?? {});
-  return jsModule(name, (hooks ?? {}) as JsModule, file);
+  return jsModule(name, (hooks ?? {}) as JsModule, cjs);
 }
 
-function jsModule(name: string, mod: JsModule, file: string | undefined): LoadedModule {
+/** .cjs, or .js outside a package whose package.json says "type": "module". */
+function isCommonJs(file: string): boolean {
+  if (file.endsWith('.cjs')) return true;
+  if (!file.endsWith('.js')) return false;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const pkg = path.join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        return (JSON.parse(readFileSync(pkg, 'utf8')) as { type?: string }).type !== 'module';
+      } catch {
+        return true;
+      }
+    }
+    if (path.dirname(dir) === dir) return true;
+  }
+}
+
+function jsModule(name: string, mod: JsModule, cjsFile: string | undefined): LoadedModule {
   const ctx: ModuleContext = Object.freeze({ name });
   return {
     kind: 'js',
@@ -114,7 +147,7 @@ function jsModule(name: string, mod: JsModule, file: string | undefined): Loaded
     },
     callbacksInside: () => [],
     remove() {
-      if (file !== undefined) delete require.cache[file];
+      if (cjsFile !== undefined) delete require.cache[cjsFile];
     },
   };
 }

@@ -1,0 +1,301 @@
+// whenDrained(owner, { timeoutMs, signal }) on its own, with real handles:
+// raw uv handles of the test fixture (tagged through the C API, their close
+// callbacks call JS), net sockets, JS timers and fs requests. The drain must
+// be seen in the first loop iteration after the owner's last close callback
+// (counted with the native watcher's iteration counter), also when that
+// close was the last thing keeping the loop alive (in a child process).
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DrainTimeoutError, countsFor, trackOwners, whenDrained, withOwner } from '../dist/index.js';
+import { binding } from '../dist/native.js';
+import { loadFixture } from './fixture.js';
+import { expectBackAtBaseline, loopBaseline } from './helpers.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const SCRIPTS = path.join(root, 'test', 'scripts');
+const NOTHING = { total: 0, active: 0, ref: 0, closing: 0, requests: 0, timers: 0 };
+
+const fx = loadFixture();
+let seq = 0;
+const fresh = (what: string) => `drain:${what}:${++seq}`;
+
+let baseline: Set<string>;
+const rawHandles = new Set<string>();
+
+beforeEach(() => {
+  baseline = loopBaseline();
+});
+
+afterEach(async () => {
+  trackOwners(false);
+  for (const id of rawHandles) if (fx.isLive(id)) fx.close(id);
+  rawHandles.clear();
+  await expectBackAtBaseline(baseline);
+});
+
+/** A started raw uv timer tagged with `owner` (active, referenced). */
+function rawTimer(owner: string): string {
+  const id = fx.create('timer', owner);
+  rawHandles.add(id);
+  expect(fx.start(id)).toBe(0);
+  return id;
+}
+
+/** Closes raw handle `id`; the promise resolves with the watcher's iteration inside its close callback. */
+function closeRecordingIteration(id: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const rc = fx.close(id, () => resolve(binding.watchIteration()));
+    if (rc !== 0) reject(new Error(`close(${id}) returned ${rc}`));
+  });
+}
+
+/** The rejection of `fn()`, whether it throws synchronously or returns a rejected promise. */
+async function failure(fn: () => Promise<unknown>): Promise<Error & Record<string, unknown>> {
+  try {
+    await fn();
+  } catch (error) {
+    return error as Error & Record<string, unknown>;
+  }
+  throw new Error('expected a failure');
+}
+
+function runScript(script: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(SCRIPTS, script)], { timeout: 20_000 }, (error, stdout, stderr) => {
+      const e = error as (Error & { code?: number; signal?: string }) | null;
+      resolve({
+        code: e === null ? 0 : typeof e.code === 'number' ? e.code : null,
+        signal: e?.signal ?? null,
+        stdout,
+        stderr,
+      });
+    });
+  });
+}
+
+function line(stdout: string, tag: string): Record<string, unknown> | undefined {
+  const found = stdout.split('\n').find((l) => l.startsWith(`${tag} `));
+  return found === undefined ? undefined : (JSON.parse(found.slice(tag.length + 1)) as Record<string, unknown>);
+}
+
+describe('whenDrained resolves', () => {
+  it('at once, with zero iterations, for an owner with nothing', async () => {
+    const owner = fresh('empty');
+    const result = await whenDrained(owner);
+    expect(result).toMatchObject({ owner, iterations: 0 });
+    expect(result.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it("in the first loop iteration after the owner's last close callback", async () => {
+    const owner = fresh('raw');
+    const id = rawTimer(owner);
+    const first = binding.watchIteration();
+    const drained = whenDrained(owner);
+    const closedAt = await closeRecordingIteration(id);
+    const result = await drained;
+    const seenAt = first + result.iterations;
+    expect(seenAt - closedAt).toBeGreaterThanOrEqual(0);
+    expect(seenAt - closedAt).toBeLessThanOrEqual(1);
+    expect(countsFor(owner)).toEqual(NOTHING);
+  });
+
+  it('only after the last of several handles closed, closed in different iterations', async () => {
+    const owner = fresh('several');
+    const ids = [rawTimer(owner), rawTimer(owner), rawTimer(owner)];
+    const first = binding.watchIteration();
+    let settled = false;
+    const drained = whenDrained(owner).then((r) => {
+      settled = true;
+      return r;
+    });
+    let lastClosedAt = -1;
+    for (const id of ids) {
+      expect(settled).toBe(false);
+      lastClosedAt = await closeRecordingIteration(id);
+    }
+    const result = await drained;
+    const seenAt = first + result.iterations;
+    expect(seenAt - lastClosedAt).toBeGreaterThanOrEqual(0);
+    expect(seenAt - lastClosedAt).toBeLessThanOrEqual(1);
+  });
+
+  it("in the first loop iteration after an owned socket's close callback ('close' event)", async () => {
+    const owner = fresh('socket');
+    const server = net.createServer((peer) => peer.on('error', () => {}).resume());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const client = withOwner(owner, () => net.connect(port, '127.0.0.1'));
+      await once(client, 'connect');
+      expect(countsFor(owner).total).toBe(1);
+      const first = binding.watchIteration();
+      const drained = whenDrained(owner);
+      let closedAt = -1;
+      client.on('close', () => (closedAt = binding.watchIteration()));
+      client.destroy();
+      const result = await drained;
+      expect(closedAt).toBeGreaterThanOrEqual(0);
+      const seenAt = first + result.iterations;
+      expect(seenAt - closedAt).toBeGreaterThanOrEqual(0);
+      expect(seenAt - closedAt).toBeLessThanOrEqual(1);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it("only once the owner's pending JS timer has fired", async () => {
+    const owner = fresh('timer');
+    let fired = false;
+    withOwner(owner, () =>
+      setTimeout(() => {
+        fired = true;
+      }, 5),
+    );
+    expect(countsFor(owner).timers).toBe(1);
+    await whenDrained(owner, { timeoutMs: 10_000 });
+    expect(fired).toBe(true);
+    expect(countsFor(owner)).toEqual(NOTHING);
+  });
+
+  it("only once the owner's in-flight fs requests have completed (fs.readFile: open, stat, read, close)", async () => {
+    const owner = fresh('request');
+    trackOwners(true); // readFile's later steps are born in the callbacks of its earlier ones
+    let read: Buffer | undefined;
+    withOwner(owner, () =>
+      fs.readFile(fileURLToPath(import.meta.url), (err, data) => {
+        if (err === null) read = data;
+      }),
+    );
+    expect(countsFor(owner).requests).toBe(1);
+    await whenDrained(owner, { timeoutMs: 10_000 });
+    expect(read).toBeInstanceOf(Buffer);
+    expect(countsFor(owner)).toEqual(NOTHING);
+  });
+
+  it('when the last close was the last thing keeping the loop alive (child process ends by itself)', async () => {
+    const r = await runScript('quit-drain-last-close.mjs');
+    expect(r.signal).toBeNull();
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const out = line(r.stdout, 'UVD-DRAIN') as {
+      closeIteration: number;
+      drainIteration: number;
+      holdingAtClose: { type: string; owner: string | null; module: string | null }[];
+      result: { owner: string };
+    };
+    expect(out, r.stdout + r.stderr).toBeDefined();
+    expect(out.result.owner).toBe('last');
+    // At the close callback nothing else held the loop but the drain watcher.
+    expect(out.holdingAtClose).toEqual([
+      { type: 'prepare', owner: null, module: fs.realpathSync(path.join(root, 'build', 'Release', 'uv_drain.node')) },
+    ]);
+    expect(out.closeIteration).toBeGreaterThan(0);
+    expect(out.drainIteration - out.closeIteration).toBeGreaterThanOrEqual(0);
+    expect(out.drainIteration - out.closeIteration).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('whenDrained never keeps a process alive by itself', () => {
+  it("a process waiting on an owner that only has an unref'd handle ends by itself", async () => {
+    const r = await runScript('quit-drain-unref.mjs');
+    expect(r.signal).toBeNull();
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const out = line(r.stdout, 'UVD-EXIT');
+    expect(out, r.stdout + r.stderr).toEqual({
+      code: 0,
+      settled: 'pending',
+      counts: { total: 1, active: 1, ref: 0, closing: 0, requests: 0, timers: 0 },
+    });
+  });
+});
+
+describe('whenDrained gives up', () => {
+  it('with DrainTimeoutError carrying the counts when timeoutMs passes', async () => {
+    const owner = fresh('timeout');
+    rawTimer(owner);
+    const err = await failure(() => whenDrained(owner, { timeoutMs: 20 }));
+    expect(err).toBeInstanceOf(DrainTimeoutError);
+    expect(err).toMatchObject({
+      code: 'UVD_ERR_DRAIN_TIMEOUT',
+      owner,
+      left: { total: 1, active: 1, ref: 1, closing: 0, requests: 0, timers: 0 },
+    });
+  });
+
+  it("with the signal's reason when the signal aborts while waiting", async () => {
+    const owner = fresh('abort');
+    rawTimer(owner);
+    const controller = new AbortController();
+    const waiting = whenDrained(owner, { signal: controller.signal });
+    const reason = new Error('no longer needed');
+    controller.abort(reason);
+    expect(await failure(() => waiting)).toBe(reason);
+  });
+
+  it('with an AbortError when the signal aborts without a reason', async () => {
+    const owner = fresh('abort-default');
+    rawTimer(owner);
+    const controller = new AbortController();
+    const waiting = whenDrained(owner, { signal: controller.signal });
+    controller.abort();
+    const err = await failure(() => waiting);
+    expect(err.name).toBe('AbortError');
+  });
+
+  it('at once when the signal is already aborted', async () => {
+    const owner = fresh('aborted');
+    rawTimer(owner);
+    const reason = new Error('already gone');
+    const err = await failure(() => whenDrained(owner, { signal: AbortSignal.abort(reason) }));
+    expect(err).toBe(reason);
+  });
+
+  it('and stops watching: the drain watcher lets go of its handle after a timeout', async () => {
+    const owner = fresh('let-go');
+    rawTimer(owner);
+    await failure(() => whenDrained(owner, { timeoutMs: 20 }));
+    expect(binding.watcherHasHandle()).toBe(false);
+  });
+});
+
+describe('whenDrained rejects bad input', () => {
+  it('a timeoutMs that is not a number: TypeError naming timeoutMs', async () => {
+    const err = await failure(() => whenDrained(fresh('bad'), { timeoutMs: '10' as never }));
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err.message).toContain('"timeoutMs"');
+  });
+
+  it('a timeoutMs of 0, a negative one, NaN or one beyond 2^31-1: RangeError naming timeoutMs', async () => {
+    for (const timeoutMs of [0, -5, Number.NaN, 2 ** 31]) {
+      const err = await failure(() => whenDrained(fresh('bad'), { timeoutMs }));
+      expect(err).toBeInstanceOf(RangeError);
+      expect(err.message).toContain('"timeoutMs"');
+    }
+  });
+
+  it('a signal that is not an AbortSignal: TypeError naming signal', async () => {
+    const err = await failure(() => whenDrained(fresh('bad'), { signal: {} as never }));
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err.message).toContain('"signal"');
+  });
+
+  it('options that are not an object: TypeError naming options', async () => {
+    const err = await failure(() => whenDrained(fresh('bad'), null as never));
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err.message).toContain('"options"');
+  });
+
+  it('an owner that is not a non-empty string: TypeError or RangeError naming owner', async () => {
+    const notString = await failure(() => whenDrained(5 as never));
+    expect(notString).toBeInstanceOf(TypeError);
+    expect(notString.message).toContain('"owner"');
+    const empty = await failure(() => whenDrained(''));
+    expect(empty).toBeInstanceOf(RangeError);
+    expect(empty.message).toContain('"owner"');
+  });
+});
