@@ -41,7 +41,7 @@ class Addon : public Napi::Addon<Addon> {
     scratch_ = Napi::Persistent(Napi::Float64Array::New(env, kScratchSize));
     // The reference keeps the array (and its backing store) alive; asking
     // V8 for Data() on every call costs ~50 ns on the hot path.
-    scratch_data_ = scratch_.Value().Data();
+    scratch_data_ = scratch_.Value().IsEmpty() ? scratch_fallback_ : scratch_.Value().Data();
 
     Napi::Array types = Napi::Array::New(env);
     for (int t = UV_UNKNOWN_HANDLE + 1; t < UV_HANDLE_TYPE_MAX; t++)
@@ -149,6 +149,8 @@ class Addon : public Napi::Addon<Addon> {
                              static_cast<double>(counts[i].closing), static_cast<double>(requests)});
     }
     Napi::Float64Array arr = Napi::Float64Array::New(info.Env(), out.size());
+    // Allocation fails while a worker is being terminated: give up quietly.
+    if (arr.IsEmpty()) return info.Env().Undefined();
     std::copy(out.begin(), out.end(), arr.Data());
     return arr;
   }
@@ -175,6 +177,7 @@ class Addon : public Napi::Addon<Addon> {
     std::vector<double> records;
     Snapshot(state_.get(), &modules_, with_modules, &records);
     Napi::Float64Array arr = Napi::Float64Array::New(env, records.size());
+    if (arr.IsEmpty()) return env.Undefined();  // worker being terminated
     std::copy(records.begin(), records.end(), arr.Data());
     Napi::Array names = Napi::Array::New(env, modules_.Names().size());
     for (size_t i = 0; i < modules_.Names().size(); i++)
@@ -215,6 +218,7 @@ class Addon : public Napi::Addon<Addon> {
     state_->ResolveBirths(false);
     auto matches = state_->TakeMatches();
     Napi::Float64Array arr = Napi::Float64Array::New(info.Env(), matches.size() * 3);
+    if (arr.IsEmpty()) return info.Env().Undefined();  // worker being terminated
     for (size_t i = 0; i < matches.size(); i++) {
       uint64_t addr = reinterpret_cast<uintptr_t>(matches[i].second);
       arr[i * 3] = static_cast<double>(matches[i].first);
@@ -281,6 +285,7 @@ class Addon : public Napi::Addon<Addon> {
   ModuleIndex modules_;
   Napi::Reference<Napi::Float64Array> scratch_;
   double* scratch_data_ = nullptr;
+  double scratch_fallback_[kScratchSize] = {};  // if V8 refused the array
 };
 
 }  // namespace uvdrain

@@ -15,7 +15,7 @@ import {
   messageOf,
 } from './errors';
 import { checkModuleSpec, openModule, type DeinitAnswer, type LoadedModule, type ModuleSpec } from './modules';
-import { isTracking, trackOwners } from './owners';
+import { isTracking, trackOwners, withoutOwner } from './owners';
 import { checkObject, checkOwner, checkTimeout, describe } from './validate';
 
 export interface CoordinatorOptions {
@@ -132,7 +132,28 @@ export class UnloadCoordinator extends EventEmitter {
   async #load(name: string, module: ModuleSpec): Promise<void> {
     if (this.#trackingBefore === undefined) this.#trackingBefore = isTracking();
     trackOwners(true);
-    const loaded = await openModule(name, module);
+    let loaded: LoadedModule;
+    try {
+      loaded = await openModule(name, module);
+    } catch (error) {
+      // dlopen, symbol and ABI errors carry their own code and text: nothing
+      // of the module ran.
+      if (typeof (error as { code?: unknown }).code === 'string' && /^UVD_ERR_|^ERR_/.test((error as { code: string }).code)) {
+        throw error;
+      }
+      // A file whose top-level code threw: whatever it made is listed.
+      const handles = snapshot().filter((h) => h.owner === name);
+      const report: UnloadReport = {
+        name,
+        kind: 'js',
+        removed: false,
+        cleanupReturned: false,
+        deinitCalls: 0,
+        left: { counts: countsFor(name), handles: handles.map(({ owner: _o, ...h }) => h), callbacksInside: [] },
+        durationMs: 0,
+      };
+      throw new ModuleInitError(name, report, error);
+    }
     try {
       await loaded.init();
     } catch (error) {
@@ -210,12 +231,36 @@ export class UnloadCoordinator extends EventEmitter {
   }
 
   async #quit(timeoutMs: number, order: 'reverse' | 'parallel'): Promise<QuitReport> {
-    // Let loads already under way finish first, so that none slips past.
-    await Promise.allSettled(this.#loading.values());
     const deadline = performance.now() + timeoutMs;
+    // Let loads already under way finish first, so that none slips past —
+    // but not past the deadline.
+    if (this.#loading.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled(this.#loading.values()),
+        new Promise((resolve) => {
+          timer = withoutOwner(() => setTimeout(resolve, timeoutMs));
+          timer.unref();
+        }),
+      ]);
+      clearTimeout(timer);
+    }
     const report: QuitReport = { modules: [], failed: [], holding: [] };
     let timedOut = false;
+    // Unloads already under way are awaited, not started again.
+    const underWay = new Map(this.names.map((n) => [n, this.#entries.get(n)?.unloading]));
     const unloadOne = async (name: string) => {
+      const inFlight = underWay.get(name);
+      if (!this.#entries.has(name)) {
+        if (inFlight === undefined) return;
+        try {
+          report.modules.push(await inFlight);
+        } catch (error) {
+          if (error instanceof UnloadTimeoutError) timedOut = true;
+          report.failed.push({ name, error: error as Error });
+        }
+        return;
+      }
       const remaining = deadline - performance.now();
       if (remaining < 1) {
         // Past the deadline: no cleanup event is sent any more.
@@ -275,10 +320,13 @@ export class UnloadCoordinator extends EventEmitter {
       let stopWatching: (() => void) | undefined;
       // The deadline covers cleanup too: a cleanup that never returns must
       // not hang the unload (deinit is only called once cleanup returned).
-      const timer = setTimeout(() => {
-        const what = report.cleanupReturned ? 'did not drain' : 'did not return from cleanup';
-        finish(new UnloadTimeoutError(`module "${name}" ${what} within ${timeoutMs} ms`, snapshotReport()));
-      }, timeoutMs);
+      // Made with no owner current: unload() may be called from module code.
+      const timer = withoutOwner(() =>
+        setTimeout(() => {
+          const what = report.cleanupReturned ? 'did not drain' : 'did not return from cleanup';
+          finish(new UnloadTimeoutError(`module "${name}" ${what} within ${timeoutMs} ms`, snapshotReport()));
+        }, timeoutMs),
+      );
       // A deadline never keeps the process alive: what the module holds does.
       timer.unref();
 
@@ -359,12 +407,17 @@ export class UnloadCoordinator extends EventEmitter {
         });
       };
 
-      this.emit('cleanup', name);
-      module.cleanup().then(startDrain, (error: unknown) => {
+      // Module code runs only once unload() has recorded this unload, so that
+      // a module calling unload() or quit() from its cleanup gets this promise.
+      queueMicrotask(() => {
+        this.emit('cleanup', name);
+        module.cleanup().then(startDrain, onCleanupError);
+      });
+      const onCleanupError = (error: unknown) => {
         report.cleanupError = messageOf(error);
         this.#emitError(error, name);
         startDrain();
-      });
+      };
     });
   }
 

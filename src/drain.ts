@@ -6,7 +6,7 @@
 import { countsFor, type OwnerCounts } from './accounting';
 import { UvDrainError, DrainTimeoutError } from './errors';
 import { binding } from './native';
-import { hasRefTimer, jsRequests, ownerRecord, pendingTimers, setActivityListener } from './owners';
+import { hasRefTimer, jsRequests, ownerRecord, pendingTimers, setActivityListener, withoutOwner } from './owners';
 import { checkObject, checkOwner, checkSignal, checkTimeout } from './validate';
 
 export interface DrainOptions {
@@ -103,7 +103,22 @@ function updateJsState(): void {
   }
   binding.setWatchJsState(jsPending, holds);
   setActivityListener(jsPending ? onActivity : null);
+  // The last JS timer or request went away without a callback of the owner
+  // (cleared by other code): the native watcher stops calling back every
+  // iteration, so tell the watchers now or they would never hear of it.
+  if (lastJsPending && !jsPending && watches.size > 0 && !notifyQueued) {
+    notifyQueued = true;
+    queueMicrotask(() => {
+      notifyQueued = false;
+      binding.watchRecount();
+      notifyAll(binding.watchIteration());
+    });
+  }
+  lastJsPending = jsPending;
 }
+
+let lastJsPending = false;
+let notifyQueued = false;
 
 function onActivity(): void {
   binding.watchRecount();
@@ -160,7 +175,8 @@ export function whenDrained(owner: string, options: DrainOptions = {}): Promise<
     }
     signal?.addEventListener('abort', onAbort, { once: true });
     if (timeoutMs !== Infinity) {
-      timer = setTimeout(() => finish(new DrainTimeoutError(owner, countsFor(owner))), timeoutMs);
+      // Made with no owner current: the deadline is not the owner's timer.
+      timer = withoutOwner(() => setTimeout(() => finish(new DrainTimeoutError(owner, countsFor(owner))), timeoutMs));
       timer.unref();
     }
   });

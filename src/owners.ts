@@ -56,6 +56,7 @@ interface OwnerRecord {
   requests: number;
   /** Pending JS timers and immediates, with their current async ids. */
   timers: Map<TimerLike, number>;
+  timersPruneAt: number;
 }
 
 // Node sets `_destroyed` on a Timeout once it has fired (not repeating) or
@@ -87,7 +88,7 @@ export function ownerRecord(owner: string): OwnerRecord {
   let record = byName.get(owner);
   if (record === undefined) {
     const id = binding.ownerId(owner);
-    record = { id, name: owner, requests: 0, timers: new Map() };
+    record = { id, name: owner, requests: 0, timers: new Map(), timersPruneAt: 64 };
     byName.set(owner, record);
     byIndex.set(id & 0xfffff, record);
   }
@@ -200,6 +201,12 @@ function countBirth(
     if (previous !== undefined) timerIds.delete(previous);
     owner.timers.set(resource as TimerLike, asyncId);
     timerIds.add(asyncId);
+    // Fired and cleared timers are dropped when counted; an owner nobody
+    // counts would keep them all: prune whenever the map has doubled.
+    if (owner.timers.size >= owner.timersPruneAt) {
+      pendingTimers(owner);
+      owner.timersPruneAt = Math.max(64, owner.timers.size * 2);
+    }
   } else if (ONE_SHOT_REQUESTS.has(type)) {
     beginRequest(asyncId, owner);
   } else if (type.endsWith('REQUEST')) {
@@ -402,4 +409,14 @@ export function trackOwners(enabled: boolean): void {
 
 export function isTracking(): boolean {
   return tracking;
+}
+
+/** Runs `fn` with no owner current: for uv-drain's own timers (deadlines), never an owner's. */
+export function withoutOwner<T>(fn: () => T): T {
+  suppressed++;
+  try {
+    return fn();
+  } finally {
+    suppressed--;
+  }
 }
