@@ -30,12 +30,14 @@ const coordinator = new UnloadCoordinator({ timeoutMs: 10_000 });
 for (const event of ['load', 'cleanup', 'drained', 'stalled']) {
   coordinator.on(event, (name) => console.log(`  [${event}] ${typeof name === 'string' ? name : name.name}`));
 }
-await coordinator.load('journal', path.join(here, 'modules/journal.mjs'));
+// A module is an object with init/cleanup/deinit (here the ES module's
+// namespace, so the demo can ask it for its port), or a file path.
+const journal = await import('./modules/journal.mjs');
+await coordinator.load('journal', journal);
 await coordinator.load('c-commits', {
   native: path.join(here, '../build/Release/commit_module.so'),
   symbols: 'commit_module',
 });
-const journal = await import('./modules/journal.mjs');
 
 // A client outside both modules: one commit every millisecond, acks counted.
 let sent = 0;

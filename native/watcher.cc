@@ -20,9 +20,13 @@ bool SameCounts(const Counts& a, const Counts& b) {
 }  // namespace
 
 DrainWatcher::DrainWatcher(napi_env env, LoopState* state) : env_(env), state_(state) {
+  // Both fail while a worker is terminated during require(): the watcher
+  // then never calls into JS (async_context_ stays null).
   napi_value name;
-  napi_create_string_utf8(env, "uv-drain:watcher", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, nullptr, name, &async_context_);
+  if (napi_create_string_utf8(env, "uv-drain:watcher", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, nullptr, name, &async_context_) != napi_ok) {
+    async_context_ = nullptr;
+  }
 }
 
 DrainWatcher::~DrainWatcher() {
@@ -143,7 +147,7 @@ bool DrainWatcher::Recount() {
 void DrainWatcher::OnPrepare() {
   iteration_++;
   bool changed = Recount();
-  if ((changed || every_iteration_) && !callback_.IsEmpty()) {
+  if ((changed || every_iteration_) && !callback_.IsEmpty() && async_context_ != nullptr) {
     napi_handle_scope scope;
     if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
     napi_value fn = callback_.Value();

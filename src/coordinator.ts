@@ -15,7 +15,8 @@ import {
   messageOf,
 } from './errors';
 import { checkModuleSpec, openModule, type DeinitAnswer, type LoadedModule, type ModuleSpec } from './modules';
-import { isTracking, trackOwners, withoutOwner } from './owners';
+import { deadline, type Deadline } from './deadline';
+import { isTracking, trackOwners } from './owners';
 import { checkObject, checkOwner, checkTimeout, describe } from './validate';
 
 export interface CoordinatorOptions {
@@ -180,21 +181,17 @@ export class UnloadCoordinator extends EventEmitter {
    * module is unloading returns the same promise.
    */
   unload(name: string, options: UnloadOptions = {}): Promise<UnloadReport> {
+    let timeoutMs: number;
     try {
       checkOwner(name, 'name');
       checkObject(options, 'options');
+      timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : checkTimeout(options.timeoutMs, 'timeoutMs');
     } catch (error) {
       return Promise.reject(error);
     }
     const entry = this.#entries.get(name);
     if (entry === undefined) return Promise.reject(new UnknownModuleError(name));
     if (entry.unloading !== undefined) return entry.unloading;
-    let timeoutMs: number;
-    try {
-      timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : checkTimeout(options.timeoutMs, 'timeoutMs');
-    } catch (error) {
-      return Promise.reject(error);
-    }
     const unloading = this.#unload(entry, timeoutMs);
     entry.unloading = unloading;
     const forget = () => {
@@ -211,39 +208,34 @@ export class UnloadCoordinator extends EventEmitter {
    * else holds it. The report's `holding` lists what still would.
    */
   quit(options: QuitOptions = {}): Promise<QuitReport> {
-    if (this.#quitting !== undefined) return this.#quitting;
+    let timeoutMs: number;
     try {
       checkObject(options, 'options');
       if (options.order !== undefined && options.order !== 'reverse' && options.order !== 'parallel') {
         throw new TypeError(`The "order" option must be 'reverse' or 'parallel', received ${describe(options.order)}`);
       }
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    let timeoutMs: number;
-    try {
       timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : checkTimeout(options.timeoutMs, 'timeoutMs');
     } catch (error) {
       return Promise.reject(error);
     }
+    if (this.#quitting !== undefined) return this.#quitting;
     this.#quitting = this.#quit(timeoutMs, options.order ?? 'reverse');
     return this.#quitting;
   }
 
   async #quit(timeoutMs: number, order: 'reverse' | 'parallel'): Promise<QuitReport> {
-    const deadline = performance.now() + timeoutMs;
+    const endsAt = performance.now() + timeoutMs;
     // Let loads already under way finish first, so that none slips past —
     // but not past the deadline.
     if (this.#loading.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
+      let expiry: Deadline | undefined;
       await Promise.race([
         Promise.allSettled(this.#loading.values()),
-        new Promise((resolve) => {
-          timer = withoutOwner(() => setTimeout(resolve, timeoutMs));
-          timer.unref();
+        new Promise<void>((resolve) => {
+          expiry = deadline(timeoutMs, resolve);
         }),
       ]);
-      clearTimeout(timer);
+      expiry?.cancel();
     }
     const report: QuitReport = { modules: [], failed: [], holding: [] };
     let timedOut = false;
@@ -261,7 +253,7 @@ export class UnloadCoordinator extends EventEmitter {
         }
         return;
       }
-      const remaining = deadline - performance.now();
+      const remaining = endsAt - performance.now();
       if (remaining < 1) {
         // Past the deadline: no cleanup event is sent any more.
         timedOut = true;
@@ -320,20 +312,17 @@ export class UnloadCoordinator extends EventEmitter {
       let stopWatching: (() => void) | undefined;
       // The deadline covers cleanup too: a cleanup that never returns must
       // not hang the unload (deinit is only called once cleanup returned).
-      // Made with no owner current: unload() may be called from module code.
-      const timer = withoutOwner(() =>
-        setTimeout(() => {
-          const what = report.cleanupReturned ? 'did not drain' : 'did not return from cleanup';
-          finish(new UnloadTimeoutError(`module "${name}" ${what} within ${timeoutMs} ms`, snapshotReport()));
-        }, timeoutMs),
-      );
-      // A deadline never keeps the process alive: what the module holds does.
-      timer.unref();
+      // Never the module's timer (unload() may be called from module code),
+      // never keeping the process alive: what the module holds does.
+      const expiry = deadline(timeoutMs, () => {
+        const what = report.cleanupReturned ? 'did not drain' : 'did not return from cleanup';
+        finish(new UnloadTimeoutError(`module "${name}" ${what} within ${timeoutMs} ms`, snapshotReport()));
+      });
 
       const finish = (error: Error | undefined) => {
         if (finished) return;
         finished = true;
-        clearTimeout(timer);
+        expiry.cancel();
         stopWatching?.();
         if (error === undefined) resolve(snapshotReport());
         else {

@@ -6,7 +6,8 @@
 import { countsFor, type OwnerCounts } from './accounting';
 import { UvDrainError, DrainTimeoutError } from './errors';
 import { binding } from './native';
-import { hasRefTimer, jsRequests, ownerRecord, pendingTimers, setActivityListener, withoutOwner } from './owners';
+import { deadline, type Deadline } from './deadline';
+import { hasRefTimer, jsRequests, ownerRecord, pendingTimers, setActivityListener } from './owners';
 import { checkObject, checkOwner, checkSignal, checkTimeout } from './validate';
 
 export interface DrainOptions {
@@ -147,13 +148,13 @@ export function whenDrained(owner: string, options: DrainOptions = {}): Promise<
   return new Promise<DrainResult>((resolve, reject) => {
     const started = performance.now();
     const firstIteration = binding.watchIteration();
-    let timer: NodeJS.Timeout | undefined;
+    let expiry: Deadline | undefined;
     let stop: (() => void) | undefined;
     let settled = false;
     const finish = (error: unknown, result?: DrainResult) => {
       if (settled) return;
       settled = true;
-      if (timer !== undefined) clearTimeout(timer);
+      expiry?.cancel();
       signal?.removeEventListener('abort', onAbort);
       stop?.();
       if (error !== undefined) reject(error);
@@ -174,11 +175,7 @@ export function whenDrained(owner: string, options: DrainOptions = {}): Promise<
       return;
     }
     signal?.addEventListener('abort', onAbort, { once: true });
-    if (timeoutMs !== Infinity) {
-      // Made with no owner current: the deadline is not the owner's timer.
-      timer = withoutOwner(() => setTimeout(() => finish(new DrainTimeoutError(owner, countsFor(owner))), timeoutMs));
-      timer.unref();
-    }
+    expiry = deadline(timeoutMs, () => finish(new DrainTimeoutError(owner, countsFor(owner))));
   });
 }
 

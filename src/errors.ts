@@ -1,4 +1,5 @@
 // Every error uv-drain throws or rejects with carries a stable `code`.
+import type { LeakReport } from './leaks';
 
 export class UvDrainError extends Error {
   readonly code: string;
@@ -76,6 +77,16 @@ export class QuitError extends UvDrainError {
     readonly report: unknown,
   ) {
     super('UVD_ERR_QUIT', message);
+  }
+}
+
+/** A leak check found handles or JS timers left behind: `report` says which. */
+export class LeakError extends UvDrainError {
+  constructor(
+    message: string,
+    readonly report: LeakReport,
+  ) {
+    super('UVD_ERR_LEAK', message);
   }
 }
 

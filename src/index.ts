@@ -17,6 +17,8 @@ export type {
   QuitReport,
   LeftHandle,
 } from './coordinator';
+export { leakCheck, formatLeakReport } from './leaks';
+export type { LeakCheck, LeakCheckOptions, LeakReport, Leak, LeakedHandle, LeakedTimer, FormatOptions } from './leaks';
 export type { JsModule, ModuleContext, ModuleSpec, NativeModuleSpec, DeinitAnswer } from './modules';
 export type { CApi } from './native';
 

@@ -154,7 +154,9 @@ const hook = createHook({
     let owner = currentOwner();
     if (owner === undefined && tracking && suppressed === 0) owner = serverOwners.get(triggerAsyncId);
     const handle = handleTypes.get(type);
-    if (birthObserver !== null && suppressed === 0) {
+    // Observers (creation stacks) see handles and timers only: building a
+    // record for every promise would double the cost of tracking.
+    if (birthObserver !== null && suppressed === 0 && (handle !== undefined || type === 'Timeout' || type === 'Immediate')) {
       observeBirth(asyncId, type, triggerAsyncId, resource, owner, handle);
       return;
     }
@@ -232,7 +234,7 @@ export interface Birth {
 let birthObserver: ((birth: Birth) => void) | null = null;
 
 /**
- * Sees every async resource born (owned or not) while set; handle births are
+ * Sees every handle, Timeout and Immediate born (owned or not) while set; handle births are
  * matched to their uv handle natively (binding.takeMatches() gives
  * [handleSeq, address] pairs while matches are recorded). Used for creation
  * stacks. Node's lazily made stdio is still skipped.

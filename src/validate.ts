@@ -59,6 +59,14 @@ export function checkSignal(value: unknown, name: string): void {
 }
 
 export function describe(value: unknown): string {
+  try {
+    return describeUnsafe(value);
+  } catch {
+    return 'an object'; // a revoked Proxy or a throwing getter
+  }
+}
+
+function describeUnsafe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   switch (typeof value) {

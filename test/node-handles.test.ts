@@ -776,17 +776,16 @@ describe('Worker', () => {
     await expectBackAtBaseline(baseline);
   });
 
-  it('counts nothing for the owner once the worker exit event is emitted', async () => {
+  it('counts nothing for the owner once the worker has exited and its close callbacks ran', async () => {
     const owner = newOwner('worker');
     const worker = withOwner(owner, () => new Worker(WORKER_CODE, { eval: true }));
     await once(worker, 'online');
-    let atExit: HandleCounts | null = null;
-    worker.on('exit', () => {
-      atExit = handles(owner);
-    });
+    expect(handles(owner).total).toBeGreaterThan(0);
+    // Node closes the parent side of the worker's ports around its 'exit'
+    // event, in no fixed order: wait for the close callbacks, not the event.
     await worker.terminate();
-    await until(() => atExit !== null, 'the worker exit event');
-    expect(atExit).toEqual(NONE);
+    await untilNoHandles(owner);
+    expect(handles(owner)).toEqual(NONE);
     await expectBackAtBaseline(baseline);
   });
 });
@@ -796,12 +795,13 @@ describe('Worker', () => {
 describe('timer', () => {
   it('counts a JS timer made inside withOwner in timers, with no handle of its own', async () => {
     const owner = newOwner('timer');
-    const timersBefore = snapshot().filter((h) => h.type === 'timer').length;
     const timeout = withOwner(owner, () => setTimeout(() => {}, 60_000));
     expect(countsFor(owner)).toMatchObject({ ...NONE, timers: 1 });
-    // All JS timers share Node's one uv timer, which nobody owns and has no fd.
+    // All JS timers share Node's one uv timer, which nobody owns and has no
+    // fd (Node's platform may add transient timers of its own meanwhile).
+    expect(snapshot().filter((h) => h.owner === owner)).toEqual([]);
     const timers = snapshot().filter((h) => h.type === 'timer');
-    expect(timers).toHaveLength(timersBefore);
+    expect(timers.length).toBeGreaterThan(0);
     expect(timers.every((h) => h.owner === null && h.fd === null)).toBe(true);
     clearTimeout(timeout);
     expect(countsFor(owner)).toMatchObject({ ...NONE, timers: 0 });

@@ -1,0 +1,265 @@
+// Markdown tables and target verdicts of the unload benchmark, from the
+// figures analyze() computed. Nothing here is hard-coded: every verdict is a
+// comparison of measured numbers, printed with them.
+import { LABELS, STRATEGIES } from './analyze.mjs';
+import { int, markdownTable, num } from '../lib/stats.mjs';
+
+const ms = (v, d = 2) => (v === null || v === undefined ? 'n/a' : num(v, d));
+const us = (v) => (v === null || v === undefined ? 'n/a' : int(v));
+const pct = (v) => (v === null || v === undefined ? 'n/a' : `${num(v, 1)} %`);
+const signed = (v) => (v === null || v === undefined ? 'n/a' : `${v >= 0 ? '+' : ''}${num(v, 2)}`);
+
+function find(groups, strategy, K, P, waitMs = 0) {
+  return groups.find((g) => g.strategy === strategy && g.K === K && g.P === P && g.waitMs === waitMs);
+}
+
+function detectCell(g) {
+  const d = g.detection;
+  if (d === null) return 'n/a';
+  return `${us(d.us.median)} (max ${us(d.us.max)})`;
+}
+
+function pollsCell(g) {
+  const d = g.detection;
+  if (d === null) return 'n/a';
+  return `${d.noPollBetween}/${d.n} none; max ${d.polls.max}`;
+}
+
+function lostCell(g) {
+  return g.commits.pending === 0 ? '0 of 0' : `${int(g.commits.lost)} of ${int(g.commits.pending)}`;
+}
+
+function latenessCell(g) {
+  const l = g.lateness;
+  return l.samples ? `${ms(l.p99Ms)} / ${ms(l.maxMs)}` : 'no sample';
+}
+
+export function fullTable(result) {
+  const rows = result.groups
+    .filter((g) => g.waitMs === 0)
+    .map((g) => [
+      LABELS[g.strategy],
+      int(g.K),
+      int(g.P),
+      int(g.windows),
+      int(g.latency.n),
+      ms(g.latency.p50Ms),
+      ms(g.latency.p99Ms),
+      ms(g.latency.maxMs),
+      signed(g.deltaP99Ms),
+      latenessCell(g),
+      `${ms(g.unloadMs.median)} / ${ms(g.unloadMs.max)}`,
+      ms(g.lastCallbackMs?.median),
+      detectCell(g),
+      pollsCell(g),
+      pct(g.cpuPct),
+      pct(g.drainingCpuPct),
+      lostCell(g),
+      g.callbacksAfterUnload === null ? 'n/a' : num(g.callbacksAfterUnload, 0),
+    ]);
+  return markdownTable(
+    [
+      'strategy',
+      'K',
+      'P',
+      'unloads',
+      'requests in windows',
+      'p50 ms',
+      'p99 ms',
+      'max ms',
+      'p99 − baseline p99, ms',
+      'loop lateness p99 / max, ms',
+      'declared unloaded after, ms (median / max)',
+      'last module callback at, ms (median)',
+      'drain noticed after, µs (median, max)',
+      'polls between last callback and notice',
+      'CPU in the window, % of a core',
+      'CPU while draining, % of a core',
+      'commits lost',
+      'module callbacks after "unloaded"',
+    ],
+    rows,
+    ['l', 'r', 'r'],
+  );
+}
+
+export function headlineTable(result, K, P) {
+  const b = result.baseline;
+  const rows = STRATEGIES.map((s) => find(result.groups, s, K, P))
+    .filter(Boolean)
+    .map((g) => [
+      LABELS[g.strategy],
+      `${ms(g.latency.p99Ms)} (${signed(g.deltaP99Ms)})`,
+      ms(g.latency.maxMs),
+      latenessCell(g),
+      ms(g.unloadMs.median, 1),
+      ms(g.lastCallbackMs?.median, 1),
+      g.detection === null ? 'n/a' : `${us(g.detection.us.median)} µs, ${g.detection.noPollBetween}/${g.detection.n} with no poll between`,
+      pct(g.drainingCpuPct),
+      lostCell(g),
+    ]);
+  rows.unshift([
+    `*baseline (no unload)*`,
+    ms(b.latency.p99Ms),
+    ms(b.latency.maxMs),
+    b.lateness.samples ? `${ms(b.lateness.p99Ms)} / ${ms(b.lateness.maxMs)}` : 'no sample',
+    '',
+    '',
+    '',
+    pct(b.cpuPct),
+    '',
+  ]);
+  return markdownTable(
+    [
+      'strategy',
+      'p99 ms (vs baseline)',
+      'max ms',
+      'loop lateness p99 / max, ms',
+      'declared unloaded after, ms (median)',
+      'last module callback at, ms (median)',
+      'drain noticed after (median)',
+      'CPU while draining, % of a core',
+      'commits lost',
+    ],
+    rows,
+    ['l', 'r', 'r'],
+  );
+}
+
+export function waitTable(result) {
+  const rows = result.groups
+    .filter((g) => g.waitMs > 0)
+    .map((g) => [
+      LABELS[g.strategy],
+      int(g.windows),
+      ms(g.unloadMs.median, 1),
+      pct(g.drainingCpuPct),
+      pct(g.cpuPct),
+      ms(g.cpuMsPerUnload, 1),
+      detectCell(g),
+      pollsCell(g),
+      ms(g.latency.p99Ms),
+    ]);
+  return markdownTable(
+    [
+      'strategy',
+      'unloads',
+      'unload ms (median)',
+      'CPU while draining, % of a core',
+      'CPU in the whole window, % of a core',
+      'CPU ms per unload',
+      'drain noticed after, µs (median, max)',
+      'polls between',
+      'p99 ms',
+    ],
+    rows,
+    ['l', 'r'],
+  );
+}
+
+/** Verdicts of the issue's targets, from the figures. */
+export function verdicts(result, plan) {
+  const out = [];
+  const g = result.groups;
+  const b = result.baseline;
+  const headK = 1000;
+  const headP = 10000;
+  const head = find(g, 'drain', headK, headP);
+  if (head && head.latency.n > 0) {
+    out.push(
+      `drain p99 during unloads within +1 ms of the baseline p99 at K = ${int(headK)}, P = ${int(headP)}: ` +
+        `${head.deltaP99Ms <= 1 ? 'met' : 'MISSED'} (p99 ${ms(head.latency.p99Ms)} ms against ${ms(b.latency.p99Ms)} ms, ` +
+        `${signed(head.deltaP99Ms)} ms; ${int(head.latency.n)} requests in ${head.windows} unloads)`,
+    );
+  } else {
+    out.push(`drain p99 at K = ${int(headK)}, P = ${int(headP)}: not measured in this run (${plan.mode})`);
+  }
+  for (const s of ['drain', 'native-drain']) {
+    const gs = g.filter((x) => x.strategy === s);
+    if (gs.length === 0) continue;
+    const lost = gs.reduce((a, x) => a + x.commits.lost, 0);
+    const pending = gs.reduce((a, x) => a + x.commits.pending, 0);
+    out.push(`${LABELS[s]}: zero commits lost: ${lost === 0 ? 'met' : 'MISSED'} (${int(lost)} lost of ${int(pending)} pending)`);
+  }
+  for (const s of ['drain', 'native-drain']) {
+    const gs = g.filter((x) => x.strategy === s && x.detection !== null);
+    if (gs.length === 0) continue;
+    const n = gs.reduce((a, x) => a + x.detection.n, 0);
+    const none = gs.reduce((a, x) => a + x.detection.noPollBetween, 0);
+    const medians = gs.map((x) => `${x.waitMs ? `wait ${x.waitMs} ms` : `K${x.K}/P${x.P}`} ${us(x.detection.us.median)}`);
+    const overall = result.detectionOverall?.[s];
+    const wi = gs
+      .map((x) => x.detection.watcherIterations)
+      .filter(Boolean)
+      .map((x) => x.max);
+    out.push(
+      `${LABELS[s]}: drain noticed in the first iteration after the module's last callback (no poll in between): ` +
+        `${none === n ? 'met' : 'MISSED'} (${none} of ${n} unloads` +
+        (wi.length ? `; uv-drain watcher iterations between them at most ${Math.max(...wi)}` : '') +
+        `); median under 100 µs: ${overall !== undefined ? `${overall.median < 100 ? 'met' : 'MISSED'} (median ${us(overall.median)} µs, p99 ${us(overall.p99)} µs, max ${us(overall.max)} µs over ${overall.n} unloads; ` : '('}` +
+        `medians per cell, µs: ${medians.join(', ')})`,
+    );
+  }
+  const wait = find(g, 'drain', plan.wait?.K, plan.wait?.P, plan.wait?.waitMs);
+  if (wait && b.cpuPct !== null) {
+    const spin = find(g, 'poll-immediate', plan.wait.K, plan.wait.P, plan.wait.waitMs);
+    const ratio = wait.drainingCpuPct / b.cpuPct;
+    out.push(
+      `drain CPU while draining (end of cleanup to drain noticed; module waiting ${plan.wait.waitMs} ms on a remote ack) within 5 % of the baseline: ` +
+        `${ratio <= 1.05 ? 'met' : 'MISSED'} (${pct(wait.drainingCpuPct)} of a core against ${pct(b.cpuPct)}: ` +
+        `x${num(ratio, 2)}, ${signed(wait.drainingCpuPct - b.cpuPct)} points; whole unload window ${pct(wait.cpuPct)}` +
+        (spin ? `; setImmediate polling while draining: ${pct(spin.drainingCpuPct)}` : '') +
+        ')',
+    );
+  }
+  const bl = find(g, 'blocking', headK, headP) ?? g.filter((x) => x.strategy === 'blocking').at(-1);
+  if (bl) {
+    out.push(
+      `blocking at K = ${int(bl.K)}, P = ${int(bl.P)}: p99 ${ms(bl.latency.p99Ms)} ms, max ${ms(bl.latency.maxMs)} ms ` +
+        `(baseline p99 ${ms(b.latency.p99Ms)} ms), unload ${ms(bl.unloadMs.median, 1)} ms`,
+    );
+  }
+  const ab = g.filter((x) => x.strategy === 'abrupt');
+  if (ab.length) {
+    const lost = ab.reduce((a, x) => a + x.commits.lost, 0);
+    const pending = ab.reduce((a, x) => a + x.commits.pending, 0);
+    out.push(`abrupt: ${int(lost)} commits lost of ${int(pending)} pending`);
+  }
+  return out;
+}
+
+export function markdownReport(doc) {
+  const { meta, plan, result } = doc;
+  const b = result.baseline;
+  const lines = [];
+  lines.push(`# Unload latency (${plan.mode} run)`, '');
+  lines.push(
+    `- Date: ${meta.date}; Node ${meta.node} (libuv ${meta.uv}), ${meta.platform}; ${meta.cpus} CPUs (${meta.cpuModel}), ${meta.memGiB} GiB`,
+    `- Load averages (uptime) before: ${meta.loadBefore}; after: ${meta.loadAfter}. The machine was shared with other work while this ran.`,
+    `- Commit files on ${meta.scratchFs}; loop lateness: ${meta.lateness}`,
+    `- Parameters: K = ${plan.cells.map((c) => c.K).filter((v, i, a) => a.indexOf(v) === i).join(', ')}; ` +
+      `P = ${plan.cells.map((c) => c.P).filter((v, i, a) => a.indexOf(v) === i).join(', ')}; ` +
+      `${plan.repetitionsCompleted} of ${plan.reps} repetition(s) completed${plan.stoppedEarly ? ` (stopped early: ${plan.stoppedEarly})` : ''}; ` +
+      `client ${plan.rate} requests/s over ${plan.conns} connections; baseline segments ${plan.baselineMs} ms; ` +
+      `windows extended by ${plan.guardMs} ms; wait case ${plan.wait ? `${plan.wait.waitMs} ms` : 'off'}`,
+    `- Requests: ${int(result.requests.sent)} sent, ${int(result.requests.answered)} answered; client lateness (sent − due) ` +
+      `median ${us(result.requests.clientLagUs?.median)} µs, p99 ${us(result.requests.clientLagUs?.p99)} µs`,
+    `- Run time: ${num(doc.durationS, 1)} s`,
+    '',
+  );
+  lines.push(
+    `Baseline (${b.segments} segments, ${num(b.seconds, 1)} s): ${int(b.latency.n)} requests, p50 ${ms(b.latency.p50Ms)} ms, ` +
+      `p99 ${ms(b.latency.p99Ms)} ms, max ${ms(b.latency.maxMs)} ms; loop lateness p99 ${ms(b.lateness.p99Ms)} ms, ` +
+      `max ${ms(b.lateness.maxMs)} ms; CPU ${pct(b.cpuPct)} of a core.`,
+    '',
+  );
+  const Ks = [...new Set(result.groups.map((x) => x.K))];
+  const Ps = [...new Set(result.groups.filter((x) => x.waitMs === 0).map((x) => x.P))];
+  const hk = Ks.includes(1000) ? 1000 : Math.max(...Ks);
+  const hp = Ps.includes(10000) ? 10000 : Math.max(...Ps);
+  lines.push(`## Headline: K = ${int(hk)}, P = ${int(hp)}`, '', headlineTable(result, hk, hp), '');
+  lines.push('## Every cell', '', fullTable(result), '');
+  if (result.groups.some((x) => x.waitMs > 0)) lines.push('## Waiting on a remote acknowledgement', '', waitTable(result), '');
+  lines.push('## Targets', '', ...verdicts(result, plan).map((v) => `- ${v}`), '');
+  return lines.join('\n');
+}

@@ -1,0 +1,133 @@
+// What a process holds on its loop, as the CLI's preload reports it.
+import path = require('node:path');
+
+import { snapshot, stats, type HandleInfo, type LoopStats } from '../accounting';
+import { binding } from '../native';
+import { handleCapture, stackOf, takeMatches, timerCapture, uvTypeOf } from '../stacks';
+
+/** One handle of the loop. */
+export interface HandleRow extends HandleInfo {
+  /** Creation stack trimmed to user frames, or null (tracking off, or born before tracking). */
+  stack: string | null;
+  /** 'startup': Node's own, there before the program ran; 'uv-drain': the preload's own. */
+  origin: 'startup' | 'uv-drain' | null;
+  /** Whether it keeps the loop alive now: active and referenced, or closing. */
+  holds: boolean;
+}
+
+/** One pending JS timer or immediate (all share Node's one uv timer / check handle). */
+export interface TimerRow {
+  type: 'Timeout' | 'Immediate';
+  /** 'timeout:<asyncId>'. */
+  id: string;
+  ref: boolean;
+  repeatMs: number | null;
+  delayMs: number | null;
+  callback: string | null;
+  owner: string | null;
+  stack: string | null;
+}
+
+export interface ProcessReport {
+  /** Format version of this document. */
+  version: 1;
+  /** 'why': what holds the loop; 'snapshot': everything on it. */
+  kind: 'why' | 'snapshot';
+  /** What asked for the report: SIGUSR2, --after, or the program idling while held open. */
+  reason: 'signal' | 'after' | 'idle';
+  pid: number;
+  argv: string[];
+  uptimeMs: number;
+  loop: LoopStats;
+  handles: HandleRow[];
+  timers: TimerRow[];
+  /** Requests in flight (fs, DNS, writes...): libuv counts them but cannot list them. */
+  requests: number;
+  tracking: boolean;
+}
+
+interface TimerObject {
+  _destroyed?: boolean;
+  _idleTimeout?: number;
+  _repeat?: number | null;
+  _onTimeout?: unknown;
+  _onImmediate?: unknown;
+  hasRef?: () => boolean;
+}
+
+export interface ReportSource {
+  kind: 'why' | 'snapshot';
+  tracking: boolean;
+  startup: Set<string>;
+  own: Set<string>;
+  timers: Iterable<object>;
+}
+
+export function buildReport(source: ReportSource, reason: ProcessReport['reason']): ProcessReport {
+  if (source.tracking) takeMatches();
+  const handles: HandleRow[] = snapshot().map((h) => {
+    const capture = source.tracking ? handleCapture(keyOf(h.id)) : undefined;
+    const stack = capture !== undefined && uvTypeOf(capture.asyncType) === h.type ? stackOf(capture) : null;
+    const origin = source.own.has(h.id) ? 'uv-drain' : source.startup.has(h.id) ? 'startup' : null;
+    return { ...h, stack, origin, holds: (h.active && h.ref) || h.closing };
+  });
+  const timers: TimerRow[] = [];
+  for (const timer of source.timers) {
+    const t = timer as TimerObject;
+    if (t._destroyed === true) continue;
+    const capture = timerCapture(timer);
+    const immediate = capture?.asyncType === 'Immediate';
+    const callback = immediate ? t._onImmediate : t._onTimeout;
+    timers.push({
+      type: immediate ? 'Immediate' : 'Timeout',
+      id: `${immediate ? 'immediate' : 'timeout'}:${capture?.asyncId ?? '?'}`,
+      ref: typeof t.hasRef === 'function' ? t.hasRef() : true,
+      repeatMs: !immediate && typeof t._repeat === 'number' ? t._repeat : null,
+      delayMs: !immediate && typeof t._idleTimeout === 'number' ? t._idleTimeout : null,
+      callback: typeof callback === 'function' && callback.name !== '' ? callback.name : null,
+      owner: capture?.owner ?? null,
+      stack: stackOf(capture),
+    });
+  }
+  const loop = stats();
+  const why = source.kind === 'why';
+  return {
+    version: 1,
+    kind: source.kind,
+    reason,
+    pid: process.pid,
+    argv: [path.basename(process.argv[0]), ...process.argv.slice(1)],
+    uptimeMs: Math.round(process.uptime() * 1000),
+    loop,
+    // What holds the loop, without the preload's own handles; Node's startup
+    // timer and idle handle hold it only for the JS timers and immediates
+    // listed one by one (when tracking is on).
+    handles: why
+      ? handles.filter(
+          (h) =>
+            h.holds &&
+            h.origin !== 'uv-drain' &&
+            !(source.tracking && h.origin === 'startup' && (h.type === 'timer' || h.type === 'idle')),
+        )
+      : handles,
+    timers: why ? timers.filter((t) => t.ref) : timers,
+    requests: loop.activeReqs,
+    tracking: source.tracking,
+  };
+}
+
+/** Ids of every handle on the loop now. */
+export function handleIds(): Set<string> {
+  const { records } = binding.snapshot(false);
+  const ids = new Set<string>();
+  for (let r = 0; r < records.length; r += 7) ids.add('0x' + hex8(records[r]) + hex8(records[r + 1]));
+  return ids;
+}
+
+function keyOf(id: string): number {
+  return parseInt(id.slice(2, 10), 16) * 2 ** 32 + parseInt(id.slice(10), 16);
+}
+
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, '0');
+}

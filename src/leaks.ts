@@ -1,0 +1,616 @@
+// Leak checks: which handles and JS timers born since begin() are still
+// alive at end(). Framework-neutral; uv-drain/vitest runs one around every test.
+import fs = require('node:fs');
+
+import type { HandleInfo } from './accounting';
+import { colours } from './cli/colours';
+import { UvDrainError } from './errors';
+import { binding } from './native';
+import { ownerNameOf } from './owners';
+import {
+  handleCapture,
+  isRunnerMade,
+  nextEpoch,
+  onTimerBirth,
+  retainStacks,
+  stackOf,
+  takeMatches,
+  timerCapture,
+  uvTypeOf,
+  unobserved,
+  type Capture,
+} from './stacks';
+import { checkBoolean, checkFunction, checkObject, describe } from './validate';
+
+export interface LeakCheckOptions {
+  /**
+   * How long end() waits, at most, for handles and timers born since begin()
+   * to go away (a socket that finishes closing after the test returned) — after a
+   * few loop iterations, which it always allows. Milliseconds, default 500.
+   */
+  graceMs?: number;
+  /**
+   * Creation tracking: a stack per leaked handle and timer, and exact JS timers
+   * (unref'd ones included). Uses async_hooks while on (slower promises on Node 20).
+   * Default false: timers are then counted, not identified (referenced ones only).
+   */
+  tracking?: boolean;
+  /** Never report these types: uv types ('tcp', 'pipe'...) or 'Timeout' / 'Immediate'. */
+  ignoreTypes?: readonly string[];
+  /** Never report handles whose module (the shared object they call back into) is one of these (path or RegExp). */
+  ignoreModules?: readonly (string | RegExp)[];
+  /** Never report a leak for which this returns true. */
+  ignore?: (leak: Leak) => boolean;
+}
+
+/** A handle born since begin() and still on the loop at end(). */
+export interface LeakedHandle extends HandleInfo {
+  kind: 'handle';
+  /** Creation stack trimmed to user frames (tracking on), else null. */
+  stack: string | null;
+}
+
+/** A JS timer or immediate born since begin() and still pending at end(). */
+export interface LeakedTimer {
+  kind: 'timer';
+  /** 'timeout:<asyncId>' (tracking on), or 'timeout:?' when only counted. */
+  id: string;
+  type: 'Timeout' | 'Immediate';
+  /** Pending timers are active. */
+  active: true;
+  /** Whether it keeps the process alive (`hasRef()`). */
+  ref: boolean;
+  closing: false;
+  fd: null;
+  owner: string | null;
+  /** JS timers call back into JavaScript: no shared object. */
+  module: null;
+  /** The interval of a setInterval timer, else null. */
+  repeatMs: number | null;
+  /** The timer's delay, or null for an immediate (or when only counted). */
+  delayMs: number | null;
+  /** The callback's name, if it has one. */
+  callback: string | null;
+  stack: string | null;
+}
+
+export type Leak = LeakedHandle | LeakedTimer;
+
+export interface LeakReport {
+  /** True when nothing leaked. */
+  ok: boolean;
+  /** What is still alive, handles in loop order then timers. */
+  leaks: Leak[];
+  /** Leaks left out by an ignore option or a built-in rule (Node's stdio, Node's internal timers and DNS sockets). */
+  ignored: number;
+  /** Time end() waited for things to go away. */
+  waitedMs: number;
+  /** Loop iterations end() waited. */
+  iterations: number;
+  tracking: boolean;
+}
+
+export interface LeakCheck {
+  /** Remembers what is alive now: nothing alive now is ever reported. */
+  begin(): void;
+  /** Waits (bounded) for what was born since begin() to go away and reports what did not. */
+  end(): Promise<LeakReport>;
+  /** Forgets begin() without checking (a test that opted out). */
+  cancel(): void;
+}
+
+const DEFAULT_GRACE_MS = 500;
+const MAX_MS = 2 ** 31 - 1;
+/** Loop iterations end() always allows before it starts sleeping. */
+const FEW_ITERATIONS = 3;
+const MAX_SLEEP_MS = 16;
+const PRUNE_TIMERS_AT = 1024;
+const TIMER_TYPES = ['Timeout', 'Immediate'] as const;
+
+interface Resolved {
+  graceMs: number;
+  tracking: boolean;
+  ignoreTypes: Set<string>;
+  ignoreModules: (string | RegExp)[];
+  ignore: ((leak: Leak) => boolean) | undefined;
+}
+
+// Options are checked like every other uv-drain option: `undefined` means
+// the default, anything else (null included) must have the right type.
+function resolveOptions(options: LeakCheckOptions): Resolved {
+  checkObject(options, 'options');
+  let graceMs = DEFAULT_GRACE_MS;
+  if (options.graceMs !== undefined) {
+    graceMs = options.graceMs;
+    if (typeof graceMs !== 'number') {
+      throw new TypeError(`The "graceMs" option must be a number, received ${describe(graceMs)}`);
+    }
+    if (!(graceMs >= 0 && graceMs <= MAX_MS)) {
+      throw new RangeError(`The "graceMs" option must be a number of milliseconds from 0 to ${MAX_MS}, received ${graceMs}`);
+    }
+  }
+  const tracking = options.tracking ?? false;
+  if (options.tracking !== undefined) checkBoolean(options.tracking, 'tracking');
+  const ignoreTypes = options.ignoreTypes ?? [];
+  if (
+    options.ignoreTypes !== undefined &&
+    (!Array.isArray(options.ignoreTypes) || options.ignoreTypes.some((t) => typeof t !== 'string'))
+  ) {
+    throw new TypeError(`The "ignoreTypes" option must be an array of strings, received ${describe(options.ignoreTypes)}`);
+  }
+  const ignoreModules = options.ignoreModules ?? [];
+  if (
+    options.ignoreModules !== undefined &&
+    (!Array.isArray(options.ignoreModules) ||
+      options.ignoreModules.some((m) => typeof m !== 'string' && !(m instanceof RegExp)))
+  ) {
+    throw new TypeError(
+      `The "ignoreModules" option must be an array of strings and RegExps, received ${describe(options.ignoreModules)}`,
+    );
+  }
+  if (options.ignore !== undefined) checkFunction(options.ignore, 'ignore');
+  return {
+    graceMs,
+    tracking,
+    ignoreTypes: new Set(ignoreTypes),
+    ignoreModules: [...ignoreModules],
+    ignore: options.ignore,
+  };
+}
+
+/**
+ * A leak check: `begin()` remembers what is alive, `end()` reports every
+ * handle and JS timer born since then that is still alive (closing ones
+ * included, after a bounded grace for them to finish).
+ */
+export function leakCheck(options: LeakCheckOptions = {}): LeakCheck {
+  const opts = resolveOptions(options);
+  let began: Begun | null = null;
+  return {
+    begin() {
+      began?.release();
+      began = beginCheck(opts);
+    },
+    async end() {
+      const state = began;
+      if (state === null) throw new UvDrainError('UVD_ERR_NOT_BEGUN', 'leakCheck: end() was called without begin()');
+      began = null;
+      try {
+        return await endCheck(opts, state);
+      } finally {
+        state.release();
+      }
+    },
+    cancel() {
+      began?.release();
+      began = null;
+    },
+  };
+}
+
+interface Begun {
+  records: Float64Array;
+  epoch: number;
+  /** JS timers born since begin (tracking on). */
+  timers: Set<object>;
+  /** Referenced timers and immediates alive at begin (tracking off). */
+  timerCounts: Record<string, number>;
+  release(): void;
+}
+
+function beginCheck(opts: Resolved): Begun {
+  watchStdio();
+  const timers = new Set<object>();
+  let releaseStacks: (() => void) | null = null;
+  let stopTimers: (() => void) | null = null;
+  if (opts.tracking) {
+    releaseStacks = retainStacks();
+    let pruneAt = PRUNE_TIMERS_AT;
+    stopTimers = onTimerBirth((timer) => {
+      timers.add(timer);
+      // Timer-heavy code inside a long check: forget the timers that are done.
+      if (timers.size >= pruneAt) {
+        pendingTimers(timers);
+        pruneAt = Math.max(PRUNE_TIMERS_AT, timers.size * 2);
+      }
+    });
+    // Births announced before begin() but matched only now are not this check's.
+    takeMatches();
+  }
+  return {
+    records: binding.snapshot(false).records,
+    epoch: nextEpoch(),
+    timers,
+    timerCounts: opts.tracking ? {} : refTimerCounts(),
+    release() {
+      stopTimers?.();
+      releaseStacks?.();
+      stopTimers = releaseStacks = null;
+    },
+  };
+}
+
+async function endCheck(opts: Resolved, state: Begun): Promise<LeakReport> {
+  const started = performance.now();
+  const deadline = started + opts.graceMs;
+  let iterations = 0;
+  let sleepMs = 1;
+  for (;;) {
+    const found = findLeaks(opts, state, false);
+    if (found === null || (found !== WAITING && found.leaks.length === 0)) {
+      return finish(opts, found, started, iterations);
+    }
+    if (iterations >= FEW_ITERATIONS && performance.now() >= deadline) {
+      return finish(opts, findLeaks(opts, state, true), started, iterations);
+    }
+    if (iterations < FEW_ITERATIONS) {
+      await unobserved(() => new Promise<void>((resolve) => setImmediate(resolve)));
+    } else {
+      const wait = Math.max(1, Math.min(sleepMs, deadline - performance.now()));
+      await unobserved(() => new Promise<void>((resolve) => setTimeout(resolve, wait)));
+      sleepMs = Math.min(sleepMs * 2, MAX_SLEEP_MS);
+    }
+    iterations++;
+  }
+}
+
+function finish(
+  opts: Resolved,
+  found: Found | typeof WAITING | null,
+  started: number,
+  iterations: number,
+): LeakReport {
+  const result = found === WAITING ? null : found;
+  return {
+    ok: result === null || result.leaks.length === 0,
+    leaks: result?.leaks ?? [],
+    ignored: result?.ignored ?? 0,
+    waitedMs: performance.now() - started,
+    iterations,
+    tracking: opts.tracking,
+  };
+}
+
+interface Found {
+  leaks: Leak[];
+  ignored: number;
+}
+
+/** "Something that is not ignored is still alive": all end() needs to know while it waits. */
+const WAITING = Symbol('waiting');
+
+/**
+ * What was born since begin() and is alive: null when nothing (the common,
+ * cheap case). While waiting (not `final`), WAITING as soon as one thing that
+ * no rule ignores is seen, without building the report.
+ */
+function findLeaks(opts: Resolved, state: Begun, final: boolean): Found | typeof WAITING | null {
+  // Stacks are formatted only for the report, or for a predicate that may read them.
+  const withStacks = final || opts.ignore !== undefined;
+  if (opts.tracking) takeMatches();
+  const now = binding.snapshot(false).records;
+  const fresh = newHandleOffsets(state, now, opts.tracking);
+  const timers = opts.tracking ? pendingTimers(state.timers) : [];
+  const counted = opts.tracking ? null : newTimerCounts(state.timerCounts);
+  if (fresh.length === 0 && timers.length === 0 && counted === null) return null;
+  if (!final && opts.ignore === undefined && opts.ignoreModules.length === 0 && quickWaiting(opts, now, fresh, timers, counted)) {
+    return WAITING;
+  }
+
+  const leaks: Leak[] = [];
+  const captures: (Capture | undefined)[] = [];
+  if (fresh.length > 0) {
+    // Modules too now, for the fresh handles only: one more walk, no object per handle.
+    const full = binding.snapshot(true);
+    const records = full.records;
+    const wanted = new Set(fresh.map((r) => now[r] * 2 ** 32 + now[r + 1]));
+    for (let r = 0; r < records.length; r += 7) {
+      const key = records[r] * 2 ** 32 + records[r + 1];
+      if (!wanted.has(key)) continue; // older, or born between the two walks
+      const info = handleInfo(records, r, full.modules);
+      const capture = opts.tracking ? handleCapture(key) : undefined;
+      const matching = capture !== undefined && uvTypeOf(capture.asyncType) === info.type ? capture : undefined;
+      leaks.push({ kind: 'handle', ...info, stack: withStacks ? stackOf(matching) : null });
+      captures.push(matching);
+    }
+  }
+  for (const timer of timers) {
+    leaks.push(describeTimer(timer, withStacks));
+    captures.push(timerCapture(timer));
+  }
+  if (counted !== null) {
+    for (const type of TIMER_TYPES) {
+      for (let i = 0; i < (counted[type] ?? 0); i++) {
+        leaks.push(countedTimer(type));
+        captures.push(undefined);
+      }
+    }
+  }
+  const kept = leaks.filter((leak, i) => !isIgnored(opts, leak, captures[i]));
+  return { leaks: kept, ignored: leaks.length - kept.length };
+}
+
+// The built-in rules and ignoreTypes, from the raw records: true when one
+// thing is surely not ignored. Node's timers and polls need their module
+// (isNodesOwn): they take the full path.
+function quickWaiting(
+  opts: Resolved,
+  records: Float64Array,
+  fresh: number[],
+  timers: object[],
+  counted: Record<string, number> | null,
+): boolean {
+  for (const r of fresh) {
+    const type = binding.typeNames[records[r + 2]] ?? 'unknown';
+    if (opts.ignoreTypes.has(type) || type === 'timer' || type === 'poll') continue;
+    const key = records[r] * 2 ** 32 + records[r + 1];
+    const fd = records[r + 4];
+    if (stdioHandles.get(key) === type) continue;
+    if (fd >= 0 && fd <= 2 && (type === 'tty' || type === 'pipe' || type === 'tcp')) continue;
+    return true;
+  }
+  for (const timer of timers) {
+    const capture = timerCapture(timer);
+    const type = capture?.asyncType === 'Immediate' ? 'Immediate' : 'Timeout';
+    if (!opts.ignoreTypes.has(type) && (capture === undefined || !isRunnerMade(capture))) return true;
+  }
+  if (counted !== null) {
+    for (const type of TIMER_TYPES) if (counted[type] > 0 && !opts.ignoreTypes.has(type)) return true;
+  }
+  return false;
+}
+
+// The loop's handle queue is in creation order (libuv appends new handles at
+// its tail, src/uv-common.c uv__handle_init): what existed at begin() and is
+// still alive comes first, in the same order, then what was born since. A
+// greedy walk of both lists finds the first handle that is not a survivor;
+// it and everything after it are new. A handle born at the address of a
+// closed one of the same type, with no survivor after that one, would pass
+// for it; with tracking on, an observed birth since begin() settles it.
+function newHandleOffsets(state: Begun, now: Float64Array, tracking: boolean): number[] {
+  const before = state.records;
+  const out: number[] = [];
+  let b = 0;
+  let r = 0;
+  for (; r < now.length; r += 7) {
+    let k = b;
+    while (k < before.length && !(before[k + 1] === now[r + 1] && before[k] === now[r] && before[k + 2] === now[r + 2])) {
+      k += 7;
+    }
+    if (k >= before.length) break;
+    if (tracking) {
+      const capture = handleCapture(now[r] * 2 ** 32 + now[r + 1]);
+      if (capture !== undefined && capture.epoch >= state.epoch) break;
+    }
+    b = k + 7;
+  }
+  for (; r < now.length; r += 7) out.push(r);
+  return out;
+}
+
+interface TimerObject {
+  _destroyed?: boolean;
+  _idleTimeout?: number;
+  _repeat?: number | null;
+  _onTimeout?: unknown;
+  _onImmediate?: unknown;
+  hasRef?: () => boolean;
+}
+
+function pendingTimers(timers: Set<object>): object[] {
+  const out: object[] = [];
+  for (const timer of timers) {
+    if ((timer as TimerObject)._destroyed === true) timers.delete(timer);
+    else out.push(timer);
+  }
+  return out;
+}
+
+function describeTimer(timer: object, withStack: boolean): LeakedTimer {
+  const t = timer as TimerObject;
+  const capture = timerCapture(timer);
+  const immediate = capture?.asyncType === 'Immediate' || t._onImmediate !== undefined;
+  const callback = immediate ? t._onImmediate : t._onTimeout;
+  const name = typeof callback === 'function' && callback.name !== '' ? callback.name : null;
+  return {
+    kind: 'timer',
+    id: `${immediate ? 'immediate' : 'timeout'}:${capture?.asyncId ?? '?'}`,
+    type: immediate ? 'Immediate' : 'Timeout',
+    active: true,
+    ref: typeof t.hasRef === 'function' ? t.hasRef() : true,
+    closing: false,
+    fd: null,
+    owner: capture?.owner ?? null,
+    module: null,
+    repeatMs: !immediate && typeof t._repeat === 'number' ? t._repeat : null,
+    delayMs: !immediate && typeof t._idleTimeout === 'number' ? t._idleTimeout : null,
+    callback: name,
+    stack: withStack ? stackOf(capture) : null,
+  };
+}
+
+function countedTimer(type: 'Timeout' | 'Immediate'): LeakedTimer {
+  return {
+    kind: 'timer',
+    id: `${type.toLowerCase()}:?`,
+    type,
+    active: true,
+    ref: true,
+    closing: false,
+    fd: null,
+    owner: null,
+    module: null,
+    repeatMs: null,
+    delayMs: null,
+    callback: null,
+    stack: null,
+  };
+}
+
+/** Referenced JS timers and immediates, as Node lists them (it cannot list unref'd ones). */
+function refTimerCounts(): Record<string, number> {
+  const counts: Record<string, number> = { Timeout: 0, Immediate: 0 };
+  for (const name of process.getActiveResourcesInfo()) {
+    if (name === 'Timeout' || name === 'Immediate') counts[name]++;
+  }
+  return counts;
+}
+
+function newTimerCounts(before: Record<string, number>): Record<string, number> | null {
+  const now = refTimerCounts();
+  let any = false;
+  const out: Record<string, number> = {};
+  for (const type of TIMER_TYPES) {
+    out[type] = Math.max(0, now[type] - (before[type] ?? 0));
+    if (out[type] > 0) any = true;
+  }
+  return any ? out : null;
+}
+
+// ------------------------------------------------------------- rules ----
+
+const NODE_BINARY = realpathOr(process.execPath);
+
+function isIgnored(opts: Resolved, leak: Leak, capture: Capture | undefined): boolean {
+  if (leak.kind === 'handle' && isNodesOwn(leak)) return true;
+  if (capture !== undefined && isRunnerMade(capture)) return true;
+  if (opts.ignoreTypes.has(leak.type)) return true;
+  if (leak.module !== null) {
+    for (const m of opts.ignoreModules) {
+      if (typeof m === 'string' ? m === leak.module : m.test(leak.module)) return true;
+    }
+  }
+  return opts.ignore?.(leak) === true;
+}
+
+/**
+ * Handles Node makes for itself, not for the code that happened to run:
+ * - process.stdin/stdout/stderr (and a TTY's SIGWINCH handle), made lazily
+ *   on first access and kept for the process's life;
+ * - uv timers and polls whose callbacks are Node's: its DNS resolvers'
+ *   (c-ares) sockets and timer, which go with the resolver, and its
+ *   platform's delayed-task timers. No JS API makes a uv timer or poll of its
+ *   own (JS timers share one timer made at startup).
+ */
+function isNodesOwn(h: LeakedHandle): boolean {
+  const key = parseInt(h.id.slice(2, 10), 16) * 2 ** 32 + parseInt(h.id.slice(10), 16);
+  if (stdioHandles.get(key) === h.type) return true;
+  if (h.fd !== null && h.fd <= 2 && (h.type === 'tty' || h.type === 'pipe' || h.type === 'tcp')) return true;
+  return (h.type === 'timer' || h.type === 'poll') && h.module === NODE_BINARY;
+}
+
+// process.stdin/stdout/stderr: the handles born while Node makes them.
+const stdioHandles = new Map<number, string>();
+let stdioWatched = false;
+function watchStdio(): void {
+  if (stdioWatched) return;
+  stdioWatched = true;
+  for (const name of ['stdin', 'stdout', 'stderr'] as const) {
+    const descriptor = Object.getOwnPropertyDescriptor(process, name);
+    if (descriptor?.get === undefined || descriptor.configurable !== true) continue;
+    const original = descriptor.get;
+    let first = true;
+    Object.defineProperty(process, name, {
+      ...descriptor,
+      get() {
+        if (!first) return original.call(this);
+        first = false;
+        const before = binding.snapshot(false).records;
+        const stream = original.call(this);
+        const after = binding.snapshot(false).records;
+        const seen = new Set<number>();
+        for (let r = 0; r < before.length; r += 7) seen.add(before[r] * 2 ** 32 + before[r + 1]);
+        for (let r = 0; r < after.length; r += 7) {
+          const key = after[r] * 2 ** 32 + after[r + 1];
+          if (!seen.has(key)) stdioHandles.set(key, binding.typeNames[after[r + 2]] ?? 'unknown');
+        }
+        return stream;
+      },
+    });
+  }
+}
+
+function realpathOr(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/** A HandleInfo from snapshot records (the layout accounting.ts reads). */
+function handleInfo(records: Float64Array, r: number, modules: string[]): HandleInfo {
+  const fd = records[r + 4];
+  const module = records[r + 6];
+  return {
+    id: '0x' + hex8(records[r]) + hex8(records[r + 1]),
+    type: binding.typeNames[records[r + 2]] ?? 'unknown',
+    active: (records[r + 3] & 1) !== 0,
+    ref: (records[r + 3] & 2) !== 0,
+    closing: (records[r + 3] & 4) !== 0,
+    fd: fd < 0 ? null : fd,
+    owner: ownerNameOf(records[r + 5]),
+    module: module < 0 ? null : modules[module],
+  };
+}
+
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, '0');
+}
+
+// ------------------------------------------------------------ format ----
+
+export interface FormatOptions {
+  /** ANSI colours (default false). */
+  color?: boolean;
+  /** First line; default: a summary of the report. */
+  title?: string;
+}
+
+/** The report as text: one block per leak with its state, owner, module and creation stack. */
+export function formatLeakReport(report: LeakReport, options: FormatOptions = {}): string {
+  checkObject(report, 'report');
+  if (!Array.isArray(report.leaks) || typeof report.ok !== 'boolean') {
+    throw new TypeError('The "report" argument must be a LeakReport (with "ok" and a "leaks" array)');
+  }
+  checkObject(options, 'options');
+  if (options.title !== undefined && typeof options.title !== 'string') {
+    throw new TypeError(`The "title" option must be a string, received ${describe(options.title)}`);
+  }
+  if (options.color !== undefined) checkBoolean(options.color, 'color');
+  const c = colours(options.color === true);
+  const lines: string[] = [options.title ?? summary(report)];
+  for (const leak of report.leaks) {
+    lines.push('');
+    lines.push('  ' + c.bold(leak.type) + ' ' + c.dim(leak.id) + '  ' + describeLeak(leak));
+    if (leak.stack !== null) lines.push(c.dim(leak.stack));
+    else if (!report.tracking) lines.push(c.dim('    (no creation stack: tracking is off)'));
+  }
+  return lines.join('\n');
+}
+
+function summary(report: LeakReport): string {
+  if (report.ok) return 'uv-drain: nothing leaked';
+  const handles = report.leaks.filter((l) => l.kind === 'handle').length;
+  const timers = report.leaks.length - handles;
+  const parts: string[] = [];
+  if (handles > 0) parts.push(`${handles} handle${handles === 1 ? '' : 's'}`);
+  if (timers > 0) parts.push(`${timers} JS timer${timers === 1 ? '' : 's'}`);
+  return `uv-drain: ${parts.join(' and ')} born since the check began still alive after ${Math.round(report.waitedMs)} ms:`;
+}
+
+/** State, owner and module of a leak on one line. */
+export function describeLeak(leak: Leak): string {
+  const state = [leak.active ? 'active' : 'inactive', leak.ref ? 'ref' : 'unref'];
+  if (leak.closing) state.push('closing');
+  const parts = [state.join(' ')];
+  if (leak.kind === 'timer') {
+    if (leak.repeatMs !== null) parts.push(`every ${leak.repeatMs} ms`);
+    else if (leak.delayMs !== null) parts.push(`after ${leak.delayMs} ms`);
+    if (leak.callback !== null) parts.push(`callback ${leak.callback}()`);
+  }
+  if (leak.fd !== null) parts.push(`fd ${leak.fd}`);
+  parts.push(`owner ${leak.owner ?? '-'}`);
+  if (leak.module !== null) parts.push(`module ${leak.module}`);
+  return parts.join(', ');
+}

@@ -1,0 +1,275 @@
+// Creation stacks: where each live handle and each JS timer was made.
+//
+// The birth observer (owners.ts) sees every async resource born. A handle
+// birth gets a sequence number that the addon later reports with the uv
+// handle it matched (binding.takeMatches(): [seq, addrHi, addrLo] triples),
+// so a stack captured at birth can be filed under the handle's address. JS
+// timers have no uv handle of their own (they share Node's one timer): their
+// stack is kept by resource.
+//
+// Stacks are captured as Error objects and formatted only when read: V8
+// keeps the raw frames, and formatting (plus the source maps a test runner
+// may apply) costs far more than capturing.
+import path = require('node:path');
+
+import { binding } from './native';
+import { setBirthObserver, type Birth } from './owners';
+
+/** What is known about one handle's or JS timer's birth. */
+export interface Capture {
+  /** async_hooks type: 'TCPSERVERWRAP', 'Timeout'... */
+  readonly asyncType: string;
+  readonly asyncId: number;
+  readonly triggerAsyncId: number;
+  /** The owner current at birth, or null. */
+  readonly owner: string | null;
+  /** Birth order among observed births: later births have larger epochs. */
+  readonly epoch: number;
+  /** Raw frames, formatted lazily by stackOf(); null for immediates (not captured). */
+  readonly error: Error | null;
+}
+
+/** async_hooks type of a handle's wrap -> uv handle type (as owners.ts announces them). */
+const UV_TYPE_OF: Record<string, string> = {
+  TCPWRAP: 'tcp',
+  TCPSERVERWRAP: 'tcp',
+  PIPEWRAP: 'pipe',
+  PIPESERVERWRAP: 'pipe',
+  TTYWRAP: 'tty',
+  UDPWRAP: 'udp',
+  SIGNALWRAP: 'signal',
+  STATWATCHER: 'fs_poll',
+  MESSAGEPORT: 'async',
+  PROCESSWRAP: 'process',
+  FSEVENTWRAP: 'fs_event',
+};
+
+/** The uv handle type an async resource type makes, or null. */
+export function uvTypeOf(asyncType: string): string | null {
+  return UV_TYPE_OF[asyncType] ?? null;
+}
+
+/** Frames kept at capture: enough to get past Node's own frames into the caller's. */
+const CAPTURE_FRAMES = 40;
+/** Frames shown after trimming. */
+export const SHOWN_FRAMES = 8;
+/** Housekeeping (matching and pruning) runs after this many handle births. */
+const PRUNE_EVERY = 512;
+
+let users = 0;
+let epoch = 0;
+/** Handle births waiting for their uv handle: seq -> capture (and the prune round it was seen in). */
+const pendingBySeq = new Map<number, { capture: Capture; round: number }>();
+/** Live handles by address key (hi * 2^32 + lo). */
+const byAddress = new Map<number, Capture>();
+/** Handle captures by async id, for births with no frames of their own (an accepted connection). */
+const byAsyncId = new Map<number, Capture>();
+// A timer's capture lives on the timer itself: a WeakMap entry per timer
+// costs the garbage collector far more (ephemerons) in timer-heavy code.
+const CAPTURE = Symbol('uv-drain:capture');
+type TimerCaptured = { [CAPTURE]?: Capture };
+const timerListeners = new Set<(timer: object, capture: Capture) => void>();
+let round = 0;
+let birthsSincePrune = 0;
+let quiet = 0;
+
+/**
+ * Turns creation tracking on (counted: each caller calls the returned
+ * function once to let go). While on, every handle and JS timer born gets
+ * its creation stack.
+ */
+export function retainStacks(): () => void {
+  if (users++ === 0) setBirthObserver(observe);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    if (--users === 0) {
+      setBirthObserver(null);
+      pendingBySeq.clear();
+      byAsyncId.clear();
+      byAddress.clear();
+    }
+  };
+}
+
+export function stacksOn(): boolean {
+  return users > 0;
+}
+
+/** The epoch the next observed birth will get. */
+export function nextEpoch(): number {
+  return epoch;
+}
+
+/** Runs `fn` without observing what it creates (uv-drain's own timers). */
+export function unobserved<T>(fn: () => T): T {
+  quiet++;
+  try {
+    return fn();
+  } finally {
+    quiet--;
+  }
+}
+
+/** Calls `listener` for every JS timer or immediate born while stacks are on; returns an unsubscribe function. */
+export function onTimerBirth(listener: (timer: object, capture: Capture) => void): () => void {
+  timerListeners.add(listener);
+  return () => timerListeners.delete(listener);
+}
+
+function observe(birth: Birth): void {
+  if (quiet > 0) return;
+  const type = birth.type;
+  if (type === 'Immediate') {
+    // An immediate runs in the next loop iteration: only an endless chain
+    // outlives a test, and its latest birth's stack is inside the chain
+    // itself. Its birth is announced (leak checks track it), without a stack:
+    // immediate-heavy code would pay a stack capture per callback.
+    const timer = birth.resource as TimerCaptured;
+    if (timer[CAPTURE] !== undefined) return;
+    const capture = makeCapture(birth, null);
+    timer[CAPTURE] = capture;
+    for (const listener of timerListeners) listener(timer, capture);
+    return;
+  }
+  const isTimeout = type === 'Timeout';
+  if (birth.handleSeq < 0 && !isTimeout) return; // requests, promises...
+  if (isTimeout) {
+    // A refreshed Timeout is announced again: it keeps its first birth.
+    const timer = birth.resource as TimerCaptured;
+    if (timer[CAPTURE] !== undefined) return;
+    const capture = makeCapture(birth, captureStack());
+    timer[CAPTURE] = capture;
+    for (const listener of timerListeners) listener(timer, capture);
+    return;
+  }
+  const capture = makeCapture(birth, captureStack());
+  pendingBySeq.set(birth.handleSeq, { capture, round });
+  byAsyncId.set(birth.asyncId, capture);
+  if (++birthsSincePrune >= PRUNE_EVERY) queueMicrotask(prune);
+}
+
+function captureStack(): Error {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = CAPTURE_FRAMES;
+  const error = new Error('created');
+  Error.stackTraceLimit = limit;
+  return error;
+}
+
+function makeCapture(birth: Birth, error: Error | null): Capture {
+  return {
+    asyncType: birth.type,
+    asyncId: birth.asyncId,
+    triggerAsyncId: birth.triggerAsyncId,
+    owner: birth.owner,
+    epoch: epoch++,
+    error,
+  };
+}
+
+/** Files the matched handle births under their addresses. */
+export function takeMatches(): void {
+  if (users === 0) return;
+  const matches = binding.takeMatches();
+  for (let i = 0; i < matches.length; i += 3) {
+    const entry = pendingBySeq.get(matches[i]);
+    if (entry === undefined) continue;
+    pendingBySeq.delete(matches[i]);
+    byAddress.set(matches[i + 1] * 2 ** 32 + matches[i + 2], entry.capture);
+  }
+}
+
+// Matches, then forgets what cannot matter any more: births never matched
+// (the addon drops them once every announced handle exists; two rounds is
+// past that) and handles no longer on the loop.
+function prune(): void {
+  if (birthsSincePrune < PRUNE_EVERY || users === 0) return;
+  birthsSincePrune = 0;
+  takeMatches();
+  for (const [seq, entry] of pendingBySeq) if (entry.round < round) pendingBySeq.delete(seq);
+  round++;
+  const live = new Set<number>();
+  const { records } = binding.snapshot(false);
+  for (let r = 0; r < records.length; r += 7) live.add(records[r] * 2 ** 32 + records[r + 1]);
+  for (const key of byAddress.keys()) if (!live.has(key)) byAddress.delete(key);
+  const kept = new Set<Capture>(byAddress.values());
+  for (const entry of pendingBySeq.values()) kept.add(entry.capture);
+  for (const [asyncId, capture] of byAsyncId) if (!kept.has(capture)) byAsyncId.delete(asyncId);
+}
+
+/** The birth of the live handle at address key `key`, if it was observed. */
+export function handleCapture(key: number): Capture | undefined {
+  return byAddress.get(key);
+}
+
+/** The birth of a JS timer or immediate, if it was observed. */
+export function timerCapture(timer: object): Capture | undefined {
+  return (timer as TimerCaptured)[CAPTURE];
+}
+
+/**
+ * The creation stack of a capture, trimmed to user frames. A birth with no
+ * user frame of its own (a connection accepted in a libuv callback) shows
+ * where the resource that triggered it was made.
+ */
+export function stackOf(capture: Capture | undefined, frames = SHOWN_FRAMES): string | null {
+  if (capture === undefined || capture.error === null) return null;
+  const own = trimStack(capture.error.stack ?? '', frames);
+  if (own !== '') return own;
+  const trigger = byAsyncId.get(capture.triggerAsyncId);
+  if (trigger !== undefined && trigger !== capture && trigger.error !== null) {
+    const via = trimStack(trigger.error.stack ?? '', frames);
+    if (via !== '') return `    (born in a callback of a ${trigger.asyncType} created:)\n${via}`;
+  }
+  return '    (born in a callback from Node or libuv: no user frame)';
+}
+
+const PACKAGE_ROOT = path.resolve(__dirname, '..');
+const OWN_DIRS = [path.join(PACKAGE_ROOT, 'dist') + path.sep, path.join(PACKAGE_ROOT, 'src') + path.sep];
+const RUNNER_PARTS = [
+  `${path.sep}node_modules${path.sep}vitest${path.sep}`,
+  `${path.sep}node_modules${path.sep}@vitest${path.sep}`,
+  `${path.sep}node_modules${path.sep}vite${path.sep}`,
+  `${path.sep}node_modules${path.sep}tinypool${path.sep}`,
+];
+
+const runnerMade = new WeakMap<Capture, boolean>();
+
+/**
+ * Whether a test runner made this resource for itself: its stack has frames
+ * of the runner (Vitest's) and none of the user. Vitest's own timers (the
+ * throttle of its task updates) run while tests do.
+ */
+export function isRunnerMade(capture: Capture): boolean {
+  let known = runnerMade.get(capture);
+  if (known === undefined) {
+    const lines = (capture.error?.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+    const runner = lines.some((line) => RUNNER_PARTS.some((part) => line.includes(part)));
+    known = runner && lines.every((line) => isInternalFrame(line));
+    runnerMade.set(capture, known);
+  }
+  return known;
+}
+
+/** Whether a formatted stack frame is Node's, a test runner's or uv-drain's own. */
+export function isInternalFrame(line: string): boolean {
+  if (line.includes('node:') && /[( ]node:/.test(line)) return true;
+  if (line.includes('(<anonymous>)') || line.trim() === 'at <anonymous>') return true;
+  for (const dir of OWN_DIRS) if (line.includes(dir) || line.includes('file://' + dir)) return true;
+  for (const part of RUNNER_PARTS) if (line.includes(part)) return true;
+  return false;
+}
+
+/** The `at ...` lines of a formatted stack that are user frames, at most `frames` of them. */
+export function trimStack(stack: string, frames = SHOWN_FRAMES): string {
+  const kept: string[] = [];
+  for (const line of stack.split('\n')) {
+    if (!/^\s+at /.test(line)) continue;
+    if (isInternalFrame(line)) continue;
+    kept.push('    ' + line.trim());
+    if (kept.length >= frames) break;
+  }
+  return kept.join('\n');
+}

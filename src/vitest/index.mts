@@ -1,0 +1,208 @@
+// uv-drain/vitest: a leak check around every test, and two matchers.
+//
+// Listed in `setupFiles`, this module registers a beforeEach/afterEach pair
+// that runs leakCheck() around each test and fails the test that left a
+// handle or JS timer alive. Vitest runs setup files again for every test
+// file (it inlines them), so the hooks are registered in each file; a test
+// file that imports this module gets the same instance as the setup file.
+import * as path from 'node:path';
+import { afterEach, beforeEach, expect } from 'vitest';
+
+import {
+  countsFor,
+  formatLeakReport,
+  leakCheck,
+  LeakError,
+  snapshot,
+  whenDrained,
+  type LeakCheck,
+  type LeakCheckOptions,
+  type LeakReport,
+} from '../index.js';
+
+export type { LeakCheckOptions, LeakReport } from '../index.js';
+
+/** Options of the check run around every test. */
+export interface VitestLeakCheckOptions extends LeakCheckOptions {
+  /**
+   * Creation stacks and exact JS timers. Default true here (false in leakCheck()).
+   * With tracking off JS timers are not checked: Vitest's own timers run during
+   * tests, and only their creation stacks tell them apart from the test's.
+   */
+  tracking?: boolean;
+  /** Turns the check off for the tests that follow (default true). */
+  enabled?: boolean;
+}
+
+export interface DrainMatcherOptions {
+  /** How long toHaveDrained() waits for the owner to drain, in ms (default 1000). */
+  timeoutMs?: number;
+}
+
+declare module 'vitest' {
+  interface Matchers<T = any> {
+    /**
+     * `await expect(owner).toHaveDrained()`: the owner has (or within `timeoutMs`
+     * reaches) no live handle, closing ones included, no in-flight request and
+     * no pending JS timer.
+     */
+    toHaveDrained(options?: DrainMatcherOptions): Promise<void>;
+    /**
+     * `await expect(fn).not.toLeakHandles()`: runs `fn` (awaited if it returns a
+     * promise) inside a leak check; fails with the report if it left anything alive.
+     */
+    toLeakHandles(options?: LeakCheckOptions): Promise<void>;
+  }
+}
+
+let settings: VitestLeakCheckOptions = { tracking: true };
+
+/**
+ * Sets the options of the check for the tests that follow in this test file
+ * (call it at the top of a test file, or in a setup file listed after
+ * uv-drain/vitest to change the default for every file).
+ */
+export function configureLeakCheck(options: VitestLeakCheckOptions): void {
+  const { enabled, ...rest } = options;
+  if (enabled !== undefined && typeof enabled !== 'boolean') {
+    throw new TypeError('The "enabled" option must be a boolean');
+  }
+  leakCheck(checkOptions({ ...settings, ...rest })); // throws on bad options
+  settings = { ...settings, ...options };
+}
+
+function checkOptions(options: VitestLeakCheckOptions): LeakCheckOptions {
+  const { enabled: _enabled, ...rest } = options;
+  const tracking = rest.tracking ?? true;
+  // Untracked timers are only counted: Vitest's throttling timer would count too.
+  const ignoreTypes = tracking ? rest.ignoreTypes : [...(rest.ignoreTypes ?? []), 'Timeout', 'Immediate'];
+  return { ...rest, tracking, ignoreTypes };
+}
+
+interface Running {
+  check: LeakCheck;
+  allowed: string | null;
+}
+
+let running: Running | null = null;
+
+/**
+ * Per-test opt-out: call it inside a test to skip the leak check for that
+ * test only. Say why in `reason`; it is kept for nothing but the reader.
+ */
+export function allowLeaks(reason?: string): void {
+  if (running === null) throw new Error('allowLeaks() must be called inside a test (uv-drain/vitest is not set up, or no test is running)');
+  running.allowed = reason ?? 'allowed';
+}
+
+// Timeout 0: no hook timer. A hook timer is a JS timer born after begin()
+// and alive while end() runs; end() is bounded by its own grace.
+beforeEach(() => {
+  running = null;
+  if (settings.enabled === false) return;
+  const check = leakCheck(checkOptions(settings));
+  running = { check, allowed: null };
+  check.begin();
+}, 0);
+
+afterEach(async (context) => {
+  const current = running;
+  running = null;
+  if (current === null) return;
+  // Only a passing test is failed for a leak: a failing one has its own
+  // error (and skipped its own cleanup, likely).
+  if (current.allowed !== null || context.task.result?.state === 'fail') {
+    current.check.cancel();
+    return;
+  }
+  const report = await current.check.end();
+  if (report.ok) return;
+  throw leakError(report, context.task.fullTestName ?? context.task.name, context.task.file?.filepath);
+}, 0);
+
+function leakError(report: LeakReport, testName: string, file: string | undefined): LeakError {
+  const where = file === undefined ? '' : ` (${relative(file)})`;
+  const what = describeCount(report);
+  const title = `uv-drain: test "${testName}"${where} left ${what} alive (waited ${Math.round(report.waitedMs)} ms):`;
+  const text = relativeStacks(formatLeakReport(report, { title }));
+  const error = new LeakError(text, report);
+  // The report is the message: frames of uv-drain's hook, or the report
+  // object printed again by Vitest, would only add noise.
+  error.stack = `${error.name}: ${text}`;
+  Object.defineProperty(error, 'report', { enumerable: false });
+  return error;
+}
+
+function describeCount(report: LeakReport): string {
+  const handles = report.leaks.filter((l) => l.kind === 'handle').length;
+  const timers = report.leaks.length - handles;
+  const parts: string[] = [];
+  if (handles > 0) parts.push(`${handles} handle${handles === 1 ? '' : 's'}`);
+  if (timers > 0) parts.push(`${timers} JS timer${timers === 1 ? '' : 's'}`);
+  return parts.join(' and ');
+}
+
+function relative(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel.startsWith('..') ? file : rel;
+}
+
+function relativeStacks(text: string): string {
+  const prefix = process.cwd() + path.sep;
+  return text.split(prefix).join('').split('file://').join('');
+}
+
+// ------------------------------------------------------------ matchers ----
+
+interface MatcherThis {
+  isNot: boolean;
+  utils: { printReceived(value: unknown): string };
+}
+
+expect.extend({
+  async toHaveDrained(this: MatcherThis, owner: unknown, options: DrainMatcherOptions = {}) {
+    if (typeof owner !== 'string') {
+      throw new TypeError(`toHaveDrained() expects an owner name (string), received ${this.utils.printReceived(owner)}`);
+    }
+    const timeoutMs = options.timeoutMs ?? 1000;
+    let pass = true;
+    try {
+      await whenDrained(owner, { timeoutMs });
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'UVD_ERR_DRAIN_TIMEOUT') throw error;
+      pass = false;
+    }
+    return {
+      pass,
+      message: () => {
+        if (this.isNot) return `expected owner "${owner}" not to drain within ${timeoutMs} ms, but it drained`;
+        const counts = countsFor(owner);
+        const handles = snapshot()
+          .filter((h) => h.owner === owner)
+          .map((h) => `  ${h.type} ${h.id} ${h.active ? 'active' : 'inactive'} ${h.ref ? 'ref' : 'unref'}${h.closing ? ' closing' : ''}`);
+        return [`expected owner "${owner}" to drain within ${timeoutMs} ms; it still has ${JSON.stringify(counts)}`, ...handles].join('\n');
+      },
+    };
+  },
+
+  async toLeakHandles(this: MatcherThis, fn: unknown, options: LeakCheckOptions = {}) {
+    if (typeof fn !== 'function') {
+      throw new TypeError(`toLeakHandles() expects a function, received ${this.utils.printReceived(fn)}`);
+    }
+    const check = leakCheck(checkOptions({ ...settings, enabled: undefined, ...options }));
+    check.begin();
+    let report: LeakReport;
+    try {
+      await fn();
+    } finally {
+      report = await check.end();
+    }
+    return {
+      pass: !report.ok,
+      message: () =>
+        this.isNot
+          ? relativeStacks(formatLeakReport(report, { title: `expected the function not to leak, but it left ${describeCount(report)} alive:` }))
+          : 'expected the function to leave a handle or JS timer alive, but it left nothing',
+    };
+  },
+});
