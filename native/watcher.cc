@@ -121,6 +121,10 @@ bool DrainWatcher::Recount() {
       int64_t requests = state_->Requests(watched_[i].id);
       if (!SameCounts(now[i], watched_[i].last) || requests != watched_[i].last_requests) {
         changed = true;
+        // Remembered until the next prepare callback reports it: a recount
+        // made from JS (watch, unwatch, JS state) must not swallow a change
+        // some other watcher of the owner has not heard of yet.
+        dirty_ = true;
         watched_[i].last = now[i];
         watched_[i].last_requests = requests;
       }
@@ -146,7 +150,9 @@ bool DrainWatcher::Recount() {
 
 void DrainWatcher::OnPrepare() {
   iteration_++;
-  bool changed = Recount();
+  Recount();
+  bool changed = dirty_;
+  dirty_ = false;
   if ((changed || every_iteration_) && !callback_.IsEmpty() && async_context_ != nullptr) {
     napi_handle_scope scope;
     if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
@@ -156,9 +162,15 @@ void DrainWatcher::OnPrepare() {
     napi_create_double(env_, static_cast<double>(iteration_), &arg);
     napi_status status = napi_make_callback(env_, async_context_, global, fn, 1, &arg, &result);
     if (status == napi_pending_exception) {
-      napi_value error;
-      napi_get_and_clear_last_exception(env_, &error);
-      napi_fatal_exception(env_, error);  // to process 'uncaughtException'
+      // A real exception goes to process 'uncaughtException'. A worker being
+      // terminated also answers napi_pending_exception, with no exception
+      // to get: then there is nothing to report and no JS to run.
+      napi_value error = nullptr;
+      napi_valuetype type = napi_undefined;
+      if (napi_get_and_clear_last_exception(env_, &error) == napi_ok && error != nullptr &&
+          napi_typeof(env_, error, &type) == napi_ok && type != napi_undefined) {
+        napi_fatal_exception(env_, error);
+      }
     }
     napi_close_handle_scope(env_, scope);
   }

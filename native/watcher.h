@@ -63,6 +63,7 @@ class DrainWatcher {
   bool tearing_down_ = false;
   bool every_iteration_ = false;
   bool hold_js_ = false;
+  bool dirty_ = false;  // counts changed since the last callback to JS
   uint64_t iteration_ = 0;
   std::vector<Watched> watched_;
   Napi::FunctionReference callback_;

@@ -10,6 +10,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 const HANDLES_SCRIPT = fileURLToPath(new URL('./scripts/churn-handles.mjs', import.meta.url));
 const WORKERS_SCRIPT = fileURLToPath(new URL('./scripts/churn-workers.mjs', import.meta.url));
 
+// ASan (npm run test:asan) keeps freed memory in a quarantine of up to
+// 256 MB: RSS bounds say nothing there, everything else still holds.
+const UNDER_ASAN = (process.env.LD_PRELOAD ?? '').includes('libasan');
+
 const NOTHING = { total: 0, active: 0, ref: 0, closing: 0, requests: 0, timers: 0 };
 
 interface Run {
@@ -59,7 +63,7 @@ describe('1 000 000 tagged raw handles born and closed, 200 000 owned JS timers'
     for (const h of run.report.loopHandles.new) expect(h).toMatchObject({ owner: null, ref: false });
   });
 
-  it('keeps RSS and the JS heap flat', () => {
+  it.skipIf(UNDER_ASAN)('keeps RSS and the JS heap flat', () => {
     expect(run.report.growthMB.rss).toBeLessThan(32);
     expect(run.report.growthMB.heapUsed).toBeLessThan(8);
     expect(run.report.growthMB.external).toBeLessThan(8);
