@@ -16,12 +16,19 @@ import {
 } from './errors';
 import { checkModuleSpec, openModule, type DeinitAnswer, type LoadedModule, type ModuleSpec } from './modules';
 import { deadline, type Deadline } from './deadline';
+import { handleCapture, retainStacks, stackOf, takeMatches } from './stacks';
 import { isTracking, trackOwners } from './owners';
 import { checkObject, checkOwner, checkTimeout, describe } from './validate';
 
 export interface CoordinatorOptions {
   /** Default deadline of unload() and quit(), in ms (default 30 000). */
   timeoutMs?: number;
+  /**
+   * Capture a creation stack for every handle and JS timer born while the
+   * coordinator lives (until quit), so reports say where what is left was
+   * made. Costs a stack capture per handle birth (default false).
+   */
+  stacks?: boolean;
 }
 
 export interface UnloadOptions {
@@ -36,8 +43,8 @@ export interface QuitOptions {
   order?: 'reverse' | 'parallel';
 }
 
-/** A handle a module still has on the loop. */
-export type LeftHandle = Omit<HandleInfo, 'owner'>;
+/** A handle a module still has on the loop; `stack` when the coordinator captures stacks. */
+export type LeftHandle = Omit<HandleInfo, 'owner'> & { stack?: string | null };
 
 export interface UnloadReport {
   name: string;
@@ -94,11 +101,16 @@ export class UnloadCoordinator extends EventEmitter {
   readonly #loading = new Map<string, Promise<unknown>>();
   #quitting: Promise<QuitReport> | undefined;
   #trackingBefore: boolean | undefined;
+  #releaseStacks: (() => void) | undefined;
 
   constructor(options: CoordinatorOptions = {}) {
     super();
     checkObject(options, 'options');
     this.#timeoutMs = options.timeoutMs === undefined ? 30_000 : checkTimeout(options.timeoutMs, 'timeoutMs');
+    if (options.stacks !== undefined && typeof options.stacks !== 'boolean') {
+      throw new TypeError(`The "stacks" option must be a boolean, received ${describe(options.stacks)}`);
+    }
+    if (options.stacks === true) this.#releaseStacks = retainStacks();
   }
 
   /** Names of the loaded modules, in load order. */
@@ -165,7 +177,7 @@ export class UnloadCoordinator extends EventEmitter {
         removed: false,
         cleanupReturned: false,
         deinitCalls: 0,
-        left: whatIsLeft(name, loaded),
+        left: whatIsLeft(name, loaded, this.#releaseStacks !== undefined),
         durationMs: 0,
       };
       throw new ModuleInitError(name, report, error);
@@ -275,6 +287,8 @@ export class UnloadCoordinator extends EventEmitter {
 
     if (this.#trackingBefore !== undefined) trackOwners(this.#trackingBefore);
     this.#trackingBefore = undefined;
+    this.#releaseStacks?.();
+    this.#releaseStacks = undefined;
     report.holding = snapshot().filter(
       (h) => h.active && h.ref && !h.closing && (h.owner === null || !this.#entries.has(h.owner)),
     );
@@ -299,7 +313,7 @@ export class UnloadCoordinator extends EventEmitter {
       durationMs: 0,
     };
     const snapshotReport = () => {
-      report.left = whatIsLeft(name, module);
+      report.left = whatIsLeft(name, module, this.#releaseStacks !== undefined);
       report.durationMs = performance.now() - started;
       return { ...report, left: { ...report.left } };
     };
@@ -429,9 +443,12 @@ export class UnloadCoordinator extends EventEmitter {
   }
 }
 
-function whatIsLeft(name: string, module: LoadedModule): UnloadReport['left'] {
-  const handles = snapshot()
+function whatIsLeft(name: string, module: LoadedModule, stacks: boolean): UnloadReport['left'] {
+  if (stacks) takeMatches();
+  const handles: LeftHandle[] = snapshot()
     .filter((h) => h.owner === name)
-    .map(({ owner: _owner, ...rest }) => rest);
+    .map(({ owner: _owner, ...rest }) =>
+      stacks ? { ...rest, stack: stackOf(handleCapture(Number.parseInt(rest.id.slice(2), 16))) } : rest,
+    );
   return { counts: countsFor(name), handles, callbacksInside: module.callbacksInside() };
 }

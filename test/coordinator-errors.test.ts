@@ -478,3 +478,49 @@ describe('bad input', () => {
     await c.quit();
   });
 });
+
+describe('creation stacks', () => {
+  it('with stacks on, what a module leaves is reported with the line that made it', async () => {
+    const c = new UnloadCoordinator({ stacks: true });
+    coordinators.push(c);
+    const name = fresh('stacks');
+    let server: net.Server | undefined;
+    await c.load(name, {
+      init() {
+        server = net.createServer().listen(0); // made-here
+      },
+      deinit: () => 'done',
+    });
+    servers.add(server!);
+    const error = await c.unload(name, { timeoutMs: 50 }).then(
+      () => null,
+      (e: unknown) => e as UnloadTimeoutError,
+    );
+    expect(error).toBeInstanceOf(UnloadTimeoutError);
+    const [left] = (error!.report as UnloadReport).left.handles;
+    expect(left).toMatchObject({ type: 'tcp', active: true });
+    const file = fileURLToPath(import.meta.url);
+    const line = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes('// made-here')) + 1;
+    expect(left.stack).toContain(`${path.basename(file)}:${line}`);
+    await new Promise<void>((resolve) => server!.close(() => resolve()));
+    await c.unload(name);
+    await c.quit();
+  });
+
+  it('without stacks (the default) the report has no stack field', async () => {
+    const c = coordinator();
+    const name = fresh('no-stacks');
+    let server: net.Server | undefined;
+    await c.load(name, { init: () => void (server = net.createServer().listen(0)), deinit: () => 'done' });
+    servers.add(server!);
+    const error = (await c.unload(name, { timeoutMs: 50 }).catch((e: unknown) => e)) as UnloadTimeoutError;
+    expect((error.report as UnloadReport).left.handles[0]).not.toHaveProperty('stack');
+    await new Promise<void>((resolve) => server!.close(() => resolve()));
+    await c.unload(name);
+    await c.quit();
+  });
+
+  it('rejects a stacks option that is not a boolean', () => {
+    expect(() => new UnloadCoordinator({ stacks: 'yes' as unknown as boolean })).toThrow(/"stacks" option/);
+  });
+});
