@@ -52,23 +52,28 @@ const scratch = binding.scratch;
 /** Every handle uv_walk visits on this thread's loop, in creation order. */
 export function snapshot(): HandleInfo[] {
   const { records, modules } = binding.snapshot(true);
-  const typeNames = binding.typeNames;
-  const out: HandleInfo[] = new Array(records.length / 7);
-  for (let i = 0, r = 0; r < records.length; i++, r += 7) {
-    const fd = records[r + 4];
-    const module = records[r + 6];
-    out[i] = {
-      id: '0x' + hex8(records[r]) + hex8(records[r + 1]),
-      type: typeNames[records[r + 2]] ?? 'unknown',
-      active: (records[r + 3] & 1) !== 0,
-      ref: (records[r + 3] & 2) !== 0,
-      closing: (records[r + 3] & 4) !== 0,
-      fd: fd < 0 ? null : fd,
-      owner: ownerNameOf(records[r + 5]),
-      module: module < 0 ? null : modules[module],
-    };
-  }
+  const out: HandleInfo[] = new Array(records.length / RECORD_FIELDS);
+  for (let i = 0, r = 0; r < records.length; i++, r += RECORD_FIELDS) out[i] = handleInfo(records, r, modules);
   return out;
+}
+
+/** Fields per handle in binding.snapshot()'s records (native/walk.h). */
+export const RECORD_FIELDS = 7;
+
+/** The HandleInfo of the record at offset `r` of binding.snapshot()'s records. */
+export function handleInfo(records: Float64Array, r: number, modules: string[]): HandleInfo {
+  const fd = records[r + 4];
+  const module = records[r + 6];
+  return {
+    id: '0x' + hex8(records[r]) + hex8(records[r + 1]),
+    type: binding.typeNames[records[r + 2]] ?? 'unknown',
+    active: (records[r + 3] & 1) !== 0,
+    ref: (records[r + 3] & 2) !== 0,
+    closing: (records[r + 3] & 4) !== 0,
+    fd: fd < 0 ? null : fd,
+    owner: ownerNameOf(records[r + 5]),
+    module: module < 0 ? null : modules[module],
+  };
 }
 
 function hex8(n: number): string {

@@ -2,11 +2,10 @@
 // alive at end(). Framework-neutral; uv-drain/vitest runs one around every test.
 import fs = require('node:fs');
 
-import type { HandleInfo } from './accounting';
+import { handleInfo, type HandleInfo } from './accounting';
 import { colours } from './cli/colours';
 import { UvDrainError } from './errors';
 import { binding } from './native';
-import { ownerNameOf } from './owners';
 import {
   handleCapture,
   isRunnerMade,
@@ -388,7 +387,8 @@ function newHandleOffsets(state: Begun, now: Float64Array, tracking: boolean): n
   return out;
 }
 
-interface TimerObject {
+/** The fields of Node's Timeout and Immediate objects uv-drain reads. */
+export interface TimerObject {
   _destroyed?: boolean;
   _idleTimeout?: number;
   _repeat?: number | null;
@@ -538,25 +538,7 @@ function realpathOr(p: string): string {
   }
 }
 
-/** A HandleInfo from snapshot records (the layout accounting.ts reads). */
-function handleInfo(records: Float64Array, r: number, modules: string[]): HandleInfo {
-  const fd = records[r + 4];
-  const module = records[r + 6];
-  return {
-    id: '0x' + hex8(records[r]) + hex8(records[r + 1]),
-    type: binding.typeNames[records[r + 2]] ?? 'unknown',
-    active: (records[r + 3] & 1) !== 0,
-    ref: (records[r + 3] & 2) !== 0,
-    closing: (records[r + 3] & 4) !== 0,
-    fd: fd < 0 ? null : fd,
-    owner: ownerNameOf(records[r + 5]),
-    module: module < 0 ? null : modules[module],
-  };
-}
 
-function hex8(n: number): string {
-  return n.toString(16).padStart(8, '0');
-}
 
 // ------------------------------------------------------------ format ----
 

@@ -27,6 +27,11 @@ const HANDLE_RESOURCES: Record<string, { uv: string; deferred: boolean }> = {
   FSEVENTWRAP: { uv: 'fs_event', deferred: true },
 };
 
+/** The uv handle type an async resource type makes ('TCPWRAP' -> 'tcp'), or null. */
+export function uvTypeOf(asyncType: string): string | null {
+  return Object.hasOwn(HANDLE_RESOURCES, asyncType) ? HANDLE_RESOURCES[asyncType].uv : null;
+}
+
 /** One-shot requests: in flight from `init` until their callback has run (`after`). */
 const ONE_SHOT_REQUESTS = new Set([
   'FSREQCALLBACK',

@@ -29,25 +29,8 @@ export interface Capture {
   readonly error: Error | null;
 }
 
-/** async_hooks type of a handle's wrap -> uv handle type (as owners.ts announces them). */
-const UV_TYPE_OF: Record<string, string> = {
-  TCPWRAP: 'tcp',
-  TCPSERVERWRAP: 'tcp',
-  PIPEWRAP: 'pipe',
-  PIPESERVERWRAP: 'pipe',
-  TTYWRAP: 'tty',
-  UDPWRAP: 'udp',
-  SIGNALWRAP: 'signal',
-  STATWATCHER: 'fs_poll',
-  MESSAGEPORT: 'async',
-  PROCESSWRAP: 'process',
-  FSEVENTWRAP: 'fs_event',
-};
-
-/** The uv handle type an async resource type makes, or null. */
-export function uvTypeOf(asyncType: string): string | null {
-  return UV_TYPE_OF[asyncType] ?? null;
-}
+/** The uv handle type an async resource type makes, or null (owners.ts keeps the table). */
+export { uvTypeOf } from './owners';
 
 /** Frames kept at capture: enough to get past Node's own frames into the caller's. */
 const CAPTURE_FRAMES = 40;

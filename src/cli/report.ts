@@ -2,6 +2,7 @@
 import path = require('node:path');
 
 import { snapshot, stats, type HandleInfo, type LoopStats } from '../accounting';
+import type { TimerObject } from '../leaks';
 import { binding } from '../native';
 import { handleCapture, stackOf, takeMatches, timerCapture, uvTypeOf } from '../stacks';
 
@@ -46,14 +47,6 @@ export interface ProcessReport {
   tracking: boolean;
 }
 
-interface TimerObject {
-  _destroyed?: boolean;
-  _idleTimeout?: number;
-  _repeat?: number | null;
-  _onTimeout?: unknown;
-  _onImmediate?: unknown;
-  hasRef?: () => boolean;
-}
 
 export interface ReportSource {
   kind: 'why' | 'snapshot';
