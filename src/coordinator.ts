@@ -75,8 +75,11 @@ export interface QuitReport {
   modules: UnloadReport[];
   /** Modules that could not be removed, and why. */
   failed: { name: string; error: Error }[];
-  /** Live, active, referenced handles of no module: why the process would not exit now. */
-  holding: HandleInfo[];
+  /**
+   * Live, active, referenced handles of no module: why the process would not
+   * exit now (with `stack` when the coordinator captures stacks).
+   */
+  holding: (HandleInfo & { stack?: string | null })[];
 }
 
 interface Entry {
@@ -287,11 +290,13 @@ export class UnloadCoordinator extends EventEmitter {
 
     if (this.#trackingBefore !== undefined) trackOwners(this.#trackingBefore);
     this.#trackingBefore = undefined;
+    const stacks = this.#releaseStacks !== undefined;
+    if (stacks) takeMatches();
+    report.holding = snapshot()
+      .filter((h) => h.active && h.ref && !h.closing && (h.owner === null || !this.#entries.has(h.owner)))
+      .map((h) => (stacks ? { ...h, stack: stackOf(handleCapture(Number.parseInt(h.id.slice(2), 16))) } : h));
     this.#releaseStacks?.();
     this.#releaseStacks = undefined;
-    report.holding = snapshot().filter(
-      (h) => h.active && h.ref && !h.closing && (h.owner === null || !this.#entries.has(h.owner)),
-    );
     if (timedOut) throw new UnloadTimeoutError(`quit did not finish within ${timeoutMs} ms`, report);
     if (report.failed.length > 0) {
       const names = report.failed.map((f) => f.name).join(', ');

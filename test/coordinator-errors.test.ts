@@ -524,3 +524,18 @@ describe('creation stacks', () => {
     expect(() => new UnloadCoordinator({ stacks: 'yes' as unknown as boolean })).toThrow(/"stacks" option/);
   });
 });
+
+describe('quit report with creation stacks', () => {
+  it("lists a handle of no module that holds the loop with the line that created it", async () => {
+    const c = new UnloadCoordinator({ stacks: true });
+    coordinators.push(c);
+    const server = net.createServer().listen(0); // holds-the-loop
+    servers.add(server);
+    const report = await c.quit();
+    const held = report.holding.find((h) => h.type === 'tcp' && h.owner === null && h.active);
+    const file = fileURLToPath(import.meta.url);
+    const line = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes('// holds-the-loop')) + 1;
+    expect(held?.stack).toContain(`${path.basename(file)}:${line}`);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+});
