@@ -74,6 +74,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("setWatchJsState", &Addon::SetWatchJsState),
         InstanceMethod("watchRecount", &Addon::WatchRecount),
         InstanceMethod("watchIteration", &Addon::WatchIteration),
+        InstanceMethod("watchedCounts", &Addon::WatchedCounts),
         InstanceMethod("watcherHasHandle", &Addon::WatcherHasHandle),
         InstanceValue("scratch", scratch_.Value()),
         InstanceValue("typeNames", types),
@@ -270,6 +271,12 @@ class Addon : public Napi::Addon<Addon> {
 
   Napi::Value WatchRecount(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), watcher_->Recount());
+  }
+
+  // watchedCounts(id): fills scratch[0..4] from the watcher's last recount
+  // (no walk); false if `id` is not watched.
+  Napi::Value WatchedCounts(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), watcher_->LastCounts(ArgU32(info, 0), Scratch()));
   }
 
   Napi::Value WatchIteration(const Napi::CallbackInfo& info) {

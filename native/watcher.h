@@ -33,9 +33,15 @@ class DrainWatcher {
   // of a watched owner that can still call back, so hold the loop.
   void SetJsState(bool every_iteration, bool hold_js) {
     every_iteration_ = every_iteration;
+    // Only a change of hold_js can change the handle's ref: no walk otherwise.
+    if (hold_js == hold_js_) return;
     hold_js_ = hold_js;
     Recount();
   }
+  // The counts of watched owner `id` as of the last recount (every callback
+  // to JS follows one): fills `out` with total, active, ref, closing,
+  // requests. False if `id` is not watched.
+  bool LastCounts(uint32_t id, double* out) const;
   // Recounts now (after JS ran owner code) and sets the handle's ref.
   // Returns whether a watched owner's counts changed.
   bool Recount();

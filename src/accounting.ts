@@ -107,8 +107,23 @@ export function countsFor(owner: string): OwnerCounts {
   return countsOfId(record.id, jsRequests(record), pendingTimers(record));
 }
 
+/**
+ * countsFor() of a watched owner from the drain watcher's last recount,
+ * without walking the loop again: for callers that just had the watcher
+ * recount (its callbacks, drain.ts). Falls back to a walk if not watched.
+ */
+export function countsOfWatched(owner: string): OwnerCounts {
+  const record = existingOwner(owner);
+  if (record === undefined || !binding.watchedCounts(record.id)) return countsFor(owner);
+  return countsFromScratch(jsRequests(record), pendingTimers(record));
+}
+
 function countsOfId(id: number, jsReqs: number, timers: number): OwnerCounts {
   binding.countsFor(id);
+  return countsFromScratch(jsReqs, timers);
+}
+
+function countsFromScratch(jsReqs: number, timers: number): OwnerCounts {
   return {
     total: scratch[0],
     active: scratch[1],

@@ -3,7 +3,7 @@
 // The native watcher (native/watcher.cc) recounts at every loop iteration
 // while something is watched and calls back when an owner's counts change;
 // JS activity (a timer fired, a JS request completed) triggers a recount too.
-import { countsFor, type OwnerCounts } from './accounting';
+import { countsFor, countsOfWatched, type OwnerCounts } from './accounting';
 import { UvDrainError, DrainTimeoutError } from './errors';
 import { binding } from './native';
 import { deadline, type Deadline } from './deadline';
@@ -67,9 +67,14 @@ function remove(watch: Watch): void {
   updateJsState();
 }
 
+// Every caller has just had the watcher recount, so the first owner's counts
+// come from that recount, not another walk; the others are counted afresh
+// (the first owner's listeners may have run module code meanwhile).
 function notifyAll(iteration: number): void {
+  let recounted = true;
   for (const [owner, set] of [...watches]) {
-    const counts = countsFor(owner);
+    const counts = recounted ? countsOfWatched(owner) : countsFor(owner);
+    recounted = false;
     for (const watch of [...set]) {
       let done: boolean | void;
       try {

@@ -46,6 +46,8 @@ export interface Binding {
   setWatchJsState(everyIteration: boolean, holdJs: boolean): void;
   watchRecount(): boolean;
   watchIteration(): number;
+  /** Fills scratch[0..4] from the watcher's last recount of `id` (no walk); false if not watched. */
+  watchedCounts(id: number): boolean;
   watcherHasHandle(): boolean;
   readonly scratch: Float64Array;
   readonly typeNames: string[];
