@@ -9,7 +9,7 @@
 // requests have no handle of their own: they are counted here.
 import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 
-import { binding } from './native';
+import { binding, OWNER_INDEX_MASK } from './native';
 import { checkBoolean, checkFunction, checkOwner } from './validate';
 
 /** async_hooks resource type -> uv handle type; deferred: the handle is made by a later call (spawn, start). */
@@ -95,7 +95,7 @@ export function ownerRecord(owner: string): OwnerRecord {
     const id = binding.ownerId(owner);
     record = { id, name: owner, requests: 0, timers: new Map(), timersPruneAt: 64 };
     byName.set(owner, record);
-    byIndex.set(id & 0xfffff, record);
+    byIndex.set(id & OWNER_INDEX_MASK, record);
   }
   return record;
 }

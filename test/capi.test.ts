@@ -4,8 +4,8 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { capabilities, countsByOwner, countsFor, snapshot } from '../dist/index.js';
-import { FIXTURE_PATH, UV_EINVAL, closeAll, loadFixture } from './fixture.js';
-import { expectBackAtBaseline, loopBaseline, until } from './helpers.js';
+import { FIXTURE_PATH, fixtureBaselinePerTest, loadFixture, UV_EINVAL } from './fixture.js';
+import { until } from './helpers.js';
 
 const fx = loadFixture();
 const ZERO = { total: 0, active: 0, ref: 0, closing: 0, requests: 0, timers: 0 };
@@ -21,14 +21,7 @@ function ownerId(name: string): number {
   return id;
 }
 
-let baseline: Set<string>;
-beforeEach(() => {
-  baseline = loopBaseline();
-});
-afterEach(async () => {
-  await closeAll(fx);
-  await expectBackAtBaseline(baseline);
-});
+fixtureBaselinePerTest(fx);
 
 describe('the C API table', () => {
   it('has the version and size of the uv_drain.h the fixture was built with', () => {

@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { capi } from '../dist/index.js';
-import { until } from './helpers.js';
+import { afterEach, beforeEach } from 'vitest';
+import { expectBackAtBaseline, loopBaseline, until } from './helpers.js';
 
 export const FIXTURE_PATH = fileURLToPath(
   new URL('./fixtures/build/Release/uv_drain_fixture.node', import.meta.url),
@@ -162,4 +163,19 @@ export function queueWork(
     resolve({ status, seen, timedOut }),
   );
   return { done, rc };
+}
+
+/**
+ * Every test of the calling file starts from the loop as it is, and ends by
+ * closing what it made with the fixture and checking the loop is back there.
+ */
+export function fixtureBaselinePerTest(fx: Fixture): void {
+  let baseline: Set<string>;
+  beforeEach(() => {
+    baseline = loopBaseline();
+  });
+  afterEach(async () => {
+    await closeAll(fx);
+    await expectBackAtBaseline(baseline);
+  });
 }

@@ -4,10 +4,10 @@
 // node binary.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { capabilities, snapshot, type HandleInfo } from '../dist/index.js';
-import { FIXTURE_REALPATH, KIND_NAMES, closeAll, loadFixture } from './fixture.js';
-import { expectBackAtBaseline, loopBaseline, until } from './helpers.js';
+import { FIXTURE_REALPATH, fixtureBaselinePerTest, KIND_NAMES, loadFixture } from './fixture.js';
+import { until } from './helpers.js';
 
 const fx = loadFixture();
 const NODE_BINARY = fs.realpathSync(process.execPath);
@@ -21,14 +21,7 @@ function entry(id: string): HandleInfo {
   return found;
 }
 
-let baseline: Set<string>;
-beforeEach(() => {
-  baseline = loopBaseline();
-});
-afterEach(async () => {
-  await closeAll(fx);
-  await expectBackAtBaseline(baseline);
-});
+fixtureBaselinePerTest(fx);
 
 describe('module attribution', () => {
   it('is supported by this libuv', () => {

@@ -7,18 +7,8 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { countsByOwner, countsFor, snapshot, stats } from '../dist/index.js';
-import {
-  FIXTURE_PATH,
-  KIND_NAMES,
-  KINDS,
-  UV_ENOTSUP,
-  closeAll,
-  fsWrite,
-  loadFixture,
-  queueWork,
-  type Kind,
-} from './fixture.js';
-import { expectBackAtBaseline, loopBaseline, until } from './helpers.js';
+import { FIXTURE_PATH, fixtureBaselinePerTest, fsWrite, KIND_NAMES, KINDS, loadFixture, queueWork, type Kind, UV_ENOTSUP } from './fixture.js';
+import { until } from './helpers.js';
 
 const fx = loadFixture();
 const ZERO = { total: 0, active: 0, ref: 0, closing: 0, requests: 0, timers: 0 };
@@ -27,14 +17,7 @@ let seq = 0;
 /** A fresh owner name per test: ids are permanent, counts must start from nothing. */
 const freshOwner = (what: string) => `raw-handles:${what}:${++seq}`;
 
-let baseline: Set<string>;
-beforeEach(() => {
-  baseline = loopBaseline();
-});
-afterEach(async () => {
-  await closeAll(fx);
-  await expectBackAtBaseline(baseline);
-});
+fixtureBaselinePerTest(fx);
 
 type Stage = 'created' | 'started' | 'unrefd' | 'stopped' | 'closing';
 
