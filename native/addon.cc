@@ -30,6 +30,13 @@ uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i) {
   return info[i].IsNumber() ? info[i].As<Napi::Number>().Uint32Value() : 0;
 }
 
+// true only for the boolean true. Never ToBoolean(): coercion may run JS,
+// which fails while a worker is terminated, and node-addon-api turns that
+// failure into a fatal error (seen: SetWatchJsState aborting a worker).
+bool ArgTrue(const Napi::CallbackInfo& info, size_t i) {
+  return info[i].IsBoolean() && info[i].As<Napi::Boolean>().Value();
+}
+
 }  // namespace
 
 class Addon : public Napi::Addon<Addon> {
@@ -180,13 +187,23 @@ class Addon : public Napi::Addon<Addon> {
     Napi::Float64Array arr = Napi::Float64Array::New(env, records.size());
     if (arr.IsEmpty()) return env.Undefined();  // worker being terminated
     std::copy(records.begin(), records.end(), arr.Data());
-    Napi::Array names = Napi::Array::New(env, modules_.Names().size());
-    for (size_t i = 0; i < modules_.Names().size(); i++)
-      names.Set(static_cast<uint32_t>(i), Napi::String::New(env, modules_.Names()[i]));
-    Napi::Object result = Napi::Object::New(env);
-    result.Set("records", arr);
-    result.Set("modules", names);
-    return result;
+    // Raw Node-API with every status checked: setting properties fails
+    // while a worker is terminated, and node-addon-api's Set would make that
+    // failure fatal. Then the snapshot is simply not returned.
+    napi_value names, result, name;
+    if (napi_create_array_with_length(env, modules_.Names().size(), &names) != napi_ok ||
+        napi_create_object(env, &result) != napi_ok)
+      return env.Undefined();
+    for (size_t i = 0; i < modules_.Names().size(); i++) {
+      const std::string& n = modules_.Names()[i];
+      if (napi_create_string_utf8(env, n.data(), n.size(), &name) != napi_ok ||
+          napi_set_element(env, names, static_cast<uint32_t>(i), name) != napi_ok)
+        return env.Undefined();
+    }
+    if (napi_set_named_property(env, result, "records", arr) != napi_ok ||
+        napi_set_named_property(env, result, "modules", names) != napi_ok)
+      return env.Undefined();
+    return Napi::Value(env, result);
   }
 
   Napi::Value BareTraversalMethod(const Napi::CallbackInfo& info) {
@@ -199,7 +216,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value NoteBirth(const Napi::CallbackInfo& info) {
     uint32_t id = ArgU32(info, 0);
     uint32_t type = ArgU32(info, 1);
-    bool deferred = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+    bool deferred = ArgTrue(info, 2);
     double seq = -1;
     if (LayoutProbeOk() && (id == 0 || state_->ValidOwner(id)) && type > UV_UNKNOWN_HANDLE &&
         type < UV_HANDLE_TYPE_MAX) {
@@ -210,7 +227,7 @@ class Addon : public Napi::Addon<Addon> {
 
   // setRecordMatches(on)
   Napi::Value SetRecordMatches(const Napi::CallbackInfo& info) {
-    state_->SetRecordMatches(info[0].ToBoolean().Value());
+    state_->SetRecordMatches(ArgTrue(info, 0));
     return info.Env().Undefined();
   }
 
@@ -243,7 +260,7 @@ class Addon : public Napi::Addon<Addon> {
 
   // resolveBirths(final)
   Napi::Value ResolveBirths(const Napi::CallbackInfo& info) {
-    state_->ResolveBirths(info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value());
+    state_->ResolveBirths(ArgTrue(info, 0));
     return info.Env().Undefined();
   }
 
@@ -265,7 +282,7 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   Napi::Value SetWatchJsState(const Napi::CallbackInfo& info) {
-    watcher_->SetJsState(info[0].ToBoolean().Value(), info[1].ToBoolean().Value());
+    watcher_->SetJsState(ArgTrue(info, 0), ArgTrue(info, 1));
     return info.Env().Undefined();
   }
 
