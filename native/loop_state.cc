@@ -84,7 +84,11 @@ LoopState::LoopState(uv_loop_t* loop)
   owners_.emplace_back();
 }
 
-LoopState::~LoopState() = default;
+LoopState::~LoopState() {
+  // Marks must leave the queue before their memory does: the loop outlives
+  // this state (a worker's loop is closed after its environment).
+  for (Birth& b : births_) UnlinkMark(b.mark.get());
+}
 
 bool LoopState::OnLoopThread() const {
   uv_thread_t self = uv_thread_self();
@@ -170,23 +174,43 @@ uint64_t LoopState::NoteBirth(uint32_t id, uv_handle_type type, bool deferred) {
     // wrap's constructor; an older announcement of the same type that is
     // still unmatched belongs to a spawn or start that failed.
     for (auto it = births_.begin(); it != births_.end();) {
-      if (it->deferred && it->type == type)
+      if (it->deferred && it->type == type) {
+        Release(*it);
         it = births_.erase(it);
-      else
+      } else {
         ++it;
+      }
     }
   }
-  births_.push_back(Birth{id, type, HandleQueue(loop_)->prev, deferred, next_birth_});
+  std::unique_ptr<uv_idle_t> mark;
+  if (spare_marks_.empty()) {
+    mark = std::make_unique<uv_idle_t>();
+  } else {
+    mark = std::move(spare_marks_.back());
+    spare_marks_.pop_back();
+  }
+  LinkMark(loop_, mark.get());
+  births_.push_back(Birth{id, type, std::move(mark), deferred, next_birth_});
   return next_birth_++;
+}
+
+void LoopState::Release(Birth& birth) {
+  UnlinkMark(birth.mark.get());
+  // A few spares cover every burst seen in practice (one JS turn rarely has
+  // more than a handful of births pending); the rest go back to the heap.
+  if (spare_marks_.size() < 64) spare_marks_.push_back(std::move(birth.mark));
+  else birth.mark.reset();
 }
 
 void LoopState::DropBirthsSince(uint64_t seq) {
   ResolveBirths(false);
   for (auto it = births_.begin(); it != births_.end();) {
-    if (it->seq >= seq)
+    if (it->seq >= seq) {
+      Release(*it);
       it = births_.erase(it);
-    else
+    } else {
       ++it;
+    }
   }
 }
 
@@ -195,7 +219,11 @@ void LoopState::ResolveBirths(bool final) {
   QueueNode* head = HandleQueue(loop_);
   for (auto it = births_.begin(); it != births_.end();) {
     uv_handle_t* match = nullptr;
-    for (QueueNode* q = it->after->next; q != head; q = q->next) {
+    // From the birth's own mark to the tail: only handles appended since the
+    // announcement, each live (it is in the queue now). Other births' marks
+    // are internal and skipped like libuv's own handles.
+    QueueNode* start = NodeOfHandle(reinterpret_cast<uv_handle_t*>(it->mark.get()));
+    for (QueueNode* q = start->next; q != head; q = q->next) {
       uv_handle_t* h = HandleOfNode(q);
       if (h->type != it->type || (h->flags & (kFlagInternal | kFlagTagged)))
         continue;
@@ -203,15 +231,20 @@ void LoopState::ResolveBirths(bool final) {
       break;
     }
     if (match != nullptr) {
-      // Tagged even if already closing: its close callback is owner code.
-      if (it->owner != 0) SetTag(match, it->owner);
+      // Claimed even if already closing (its close callback is owner code);
+      // an unowned birth claims it with tag 0, so no later birth takes it.
+      SetTag(match, it->owner);
       if (record_matches_) matches_.emplace_back(it->seq, match);
+      Release(*it);
       it = births_.erase(it);
     } else {
       ++it;
     }
   }
-  if (final) births_.clear();
+  if (final) {
+    for (Birth& b : births_) Release(b);
+    births_.clear();
+  }
 }
 
 }  // namespace uvdrain

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -80,13 +81,15 @@ class LoopState {
   Counts CountsFor(uint32_t id) const;
 
   // JS births: async_hooks announces a handle before libuv creates it; the
-  // handle is the first untagged one of that type appended after the queue
-  // tail seen at announcement time. `deferred` births (process, fs_event)
-  // create their handle in a later call of the same JS turn.
-  // Owner 0 announces an unowned birth: it takes its handle without tagging
-  // it (so that an owned announcement whose spawn failed cannot take it, and
-  // so that creation stacks can be matched). Returns the birth's sequence
-  // number.
+  // handle is the first unclaimed one of that type appended to the queue
+  // after the announcement. The announcement's place in the queue is a birth
+  // mark of uv-drain's own (uv_layout.h), never a pointer to some handle that
+  // happened to be the tail: that handle may be closed and freed before the
+  // birth is resolved. `deferred` births (process, fs_event) create their
+  // handle in a later call of the same JS turn.
+  // Owner 0 announces an unowned birth: it claims its handle with tag 0 (so
+  // that an owned announcement whose spawn failed cannot take it, and so that
+  // creation stacks can be matched). Returns the birth's sequence number.
   uint64_t NoteBirth(uint32_t id, uv_handle_type type, bool deferred);
   // Drops the births announced at or after `seq` that are still unmatched
   // (a withOwner scope that ends: its spawn threw before making the handle).
@@ -107,10 +110,12 @@ class LoopState {
   struct Birth {
     uint32_t owner;
     uv_handle_type type;
-    QueueNode* after;
+    std::unique_ptr<uv_idle_t> mark;  // linked into the queue while pending
     bool deferred;
     uint64_t seq;
   };
+  // Unlinks a settled birth's mark and keeps it for the next birth.
+  void Release(Birth& birth);
 
   uv_loop_t* loop_;
   uv_thread_t thread_;
@@ -120,6 +125,7 @@ class LoopState {
   std::atomic<uint32_t> owner_count_{1};
   std::unordered_map<std::string, uint32_t> by_name_;
   std::vector<Birth> births_;
+  std::vector<std::unique_ptr<uv_idle_t>> spare_marks_;
   uint64_t next_birth_ = 0;
   bool record_matches_ = false;
   std::vector<std::pair<uint64_t, uv_handle_t*>> matches_;

@@ -23,6 +23,8 @@ bool Agrees(uv_handle_t* h) {
 
 void NoopTimer(uv_timer_t*) {}
 
+void CountVisit(uv_handle_t*, void* arg) { ++*static_cast<int*>(arg); }
+
 bool RunProbe() {
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0) return false;
@@ -46,8 +48,23 @@ bool RunProbe() {
   // A new handle in the same memory must start untagged.
   uv_timer_init(&loop, &timer);
   ok = ok && TagOf(h) == 0 && InQueue(&loop, h);
+  // A birth mark (uv_layout.h) is invisible to uv_walk, keeps its place
+  // while a handle after it comes and goes, and does not stop the loop from
+  // closing.
+  uv_idle_t mark;
+  LinkMark(&loop, &mark);
+  uv_timer_t later;
+  uv_timer_init(&loop, &later);
+  QueueNode* mark_node = NodeOfHandle(reinterpret_cast<uv_handle_t*>(&mark));
+  ok = ok && mark_node->next == NodeOfHandle(reinterpret_cast<uv_handle_t*>(&later));
+  int visits = 0;
+  uv_walk(&loop, CountVisit, &visits);
+  ok = ok && visits == 2;
+  uv_close(reinterpret_cast<uv_handle_t*>(&later), nullptr);
   uv_close(h, nullptr);
   uv_run(&loop, UV_RUN_DEFAULT);
+  ok = ok && mark_node->next == HandleQueue(&loop) && HandleQueue(&loop)->prev == mark_node;
+  UnlinkMark(&mark);
   ok = uv_loop_close(&loop) == 0 && ok;
   return ok;
 }

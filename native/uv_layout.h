@@ -68,6 +68,36 @@ inline QueueNode* NodeOfHandle(uv_handle_t* h) {
   return reinterpret_cast<QueueNode*>(&h->handle_queue);
 }
 
+// A birth mark: a position in loop->handle_queue that stays valid for as long
+// as uv-drain needs it (LoopState's birth matching). It is a zeroed idle
+// handle that libuv never learns of: flagged internal, so uv_walk, libuv's
+// loop-close check and uv-drain's own walks skip it; typed UV_IDLE, so the
+// only other reader of every queued handle (uv__signal_loop_cleanup, which
+// looks for UV_SIGNAL) ignores it; never active, referenced or closing, so no
+// counter of the loop changes. uv-drain links it in and out itself (the
+// neighbours of a queued node are queued, hence live, whenever JavaScript or
+// the C API runs on the loop thread).
+inline void LinkMark(uv_loop_t* loop, uv_idle_t* mark) {
+  *mark = uv_idle_t{};
+  auto* h = reinterpret_cast<uv_handle_t*>(mark);
+  h->loop = loop;
+  h->type = UV_IDLE;
+  h->flags = kFlagInternal;
+  QueueNode* head = HandleQueue(loop);
+  QueueNode* node = NodeOfHandle(h);
+  node->next = head;
+  node->prev = head->prev;
+  head->prev->next = node;
+  head->prev = node;
+}
+
+inline void UnlinkMark(uv_idle_t* mark) {
+  QueueNode* node = NodeOfHandle(reinterpret_cast<uv_handle_t*>(mark));
+  node->prev->next = node->next;
+  node->next->prev = node->prev;
+  node->next = node->prev = nullptr;
+}
+
 // Visits every handle uv_walk would visit (internal ones skipped), in the
 // same order, without uv_walk's rewrite of the whole queue. `fn` must not
 // create or close handles.

@@ -14,7 +14,15 @@ import {
   UnloadTimeoutError,
   messageOf,
 } from './errors';
-import { checkModuleSpec, openModule, type DeinitAnswer, type LoadedModule, type ModuleSpec } from './modules';
+import {
+  checkModuleSpec,
+  moduleCode,
+  openModule,
+  type DeinitAnswer,
+  type LoadedModule,
+  type ModuleCode,
+  type ModuleSpec,
+} from './modules';
 import { deadline, type Deadline } from './deadline';
 import { handleCapture, retainStacks, stackOf, takeMatches } from './stacks';
 import { isTracking, trackOwners } from './owners';
@@ -29,6 +37,20 @@ export interface CoordinatorOptions {
    * made. Costs a stack capture per handle birth (default false).
    */
   stacks?: boolean;
+}
+
+/**
+ * Where a JS module's code lies, so that what that code makes is the
+ * module's even when someone else calls it (a listener, a request handler,
+ * a callback handed to the host). Default for a file module: its package
+ * root or directory (see the README); for an object module: none (the async
+ * context decides).
+ */
+export interface LoadOptions {
+  /** Directories holding the module's code (and its own dependencies). */
+  root?: string | string[];
+  /** Single files of the module's code. */
+  files?: string[];
 }
 
 export interface UnloadOptions {
@@ -131,12 +153,13 @@ export class UnloadCoordinator extends EventEmitter {
    * owner (owner tracking is turned on). If init fails the module is not
    * registered and the error's report lists what it left on the loop.
    */
-  async load(name: string, module: ModuleSpec): Promise<void> {
+  async load(name: string, module: ModuleSpec, options: LoadOptions = {}): Promise<void> {
     checkOwner(name, 'name');
     checkModuleSpec(module);
+    const code = checkLoadOptions(module, options);
     if (this.#quitting !== undefined) throw new QuittingError(name);
     if (this.#entries.has(name) || this.#loading.has(name)) throw new ModuleExistsError(name);
-    const loading = this.#load(name, module);
+    const loading = this.#load(name, module, code);
     this.#loading.set(name, loading);
     try {
       await loading;
@@ -145,12 +168,12 @@ export class UnloadCoordinator extends EventEmitter {
     }
   }
 
-  async #load(name: string, module: ModuleSpec): Promise<void> {
+  async #load(name: string, module: ModuleSpec, code: ModuleCode): Promise<void> {
     if (this.#trackingBefore === undefined) this.#trackingBefore = isTracking();
     trackOwners(true);
     let loaded: LoadedModule;
     try {
-      loaded = await openModule(name, module);
+      loaded = await openModule(name, module, code);
     } catch (error) {
       // dlopen, symbol and ABI errors carry their own code and text: nothing
       // of the module ran.
@@ -446,6 +469,24 @@ export class UnloadCoordinator extends EventEmitter {
   #emitError(error: unknown, name: string): void {
     if (this.listenerCount('error') > 0) this.emit('error', error, name);
   }
+}
+
+function checkLoadOptions(module: ModuleSpec, options: LoadOptions): ModuleCode {
+  checkObject(options, 'options');
+  const paths = (value: unknown, what: string, single: boolean): void => {
+    const list = single && typeof value === 'string' ? [value] : value;
+    if (value === undefined) return;
+    if (!Array.isArray(list) || list.some((p) => typeof p !== 'string' || p.length === 0)) {
+      const shape = single ? 'a non-empty path or an array of them' : 'an array of non-empty paths';
+      throw new TypeError(`The "${what}" option must be ${shape}, received ${describe(value)}`);
+    }
+  };
+  paths(options.root, 'root', true);
+  paths(options.files, 'files', false);
+  if (typeof module === 'object' && 'native' in module && (options.root !== undefined || options.files !== undefined)) {
+    throw new TypeError('The "root" and "files" options are for JS modules (a native module tags its own handles)');
+  }
+  return moduleCode(module, options);
 }
 
 function whatIsLeft(name: string, module: LoadedModule, stacks: boolean): UnloadReport['left'] {

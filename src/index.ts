@@ -11,6 +11,7 @@ export * from './errors';
 export { UnloadCoordinator } from './coordinator';
 export type {
   CoordinatorOptions,
+  LoadOptions,
   UnloadOptions,
   QuitOptions,
   UnloadReport,

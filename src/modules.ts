@@ -1,12 +1,12 @@
 // The three kinds of module a coordinator can load, behind one shape:
 // a JS object, a JS file (ES or CommonJS), or a native C shared object.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { binding, type CModuleHandle } from './native';
-import { ownerRecord, withOwner } from './owners';
+import { asModule, ownCode, ownerRecord } from './owners';
 import { describe } from './validate';
 
 export type DeinitAnswer = 'done' | 'again';
@@ -78,36 +78,45 @@ export function checkModuleSpec(spec: unknown): void {
   }
 }
 
-/** Opens a module and runs nothing of it yet (a JS file is evaluated as the owner). */
-export async function openModule(name: string, spec: ModuleSpec): Promise<LoadedModule> {
+/**
+ * Opens a module and runs nothing of it yet (a JS file is evaluated as the
+ * owner). A JS module's `code` is its own (code-owners.ts) until removal.
+ */
+export async function openModule(name: string, spec: ModuleSpec, code: ModuleCode): Promise<LoadedModule> {
   if (typeof spec === 'object' && 'native' in spec) {
     return openNative(name, path.resolve(spec.native), spec.symbols ?? name);
   }
   if (typeof spec === 'string' && /\.(so|dylib)$/.test(spec)) return openNative(name, path.resolve(spec), name);
-  if (typeof spec === 'string') return openFile(name, path.resolve(spec));
-  return jsModule(name, spec, undefined);
+  const release = ownCode(name, code);
+  try {
+    if (typeof spec === 'string') return await openFile(name, path.resolve(spec), release);
+    return jsModule(name, spec, undefined, release);
+  } catch (error) {
+    release();
+    throw error;
+  }
 }
 
 let esmLoads = 0;
 
-async function openFile(name: string, file: string): Promise<LoadedModule> {
+async function openFile(name: string, file: string, release: () => void): Promise<LoadedModule> {
   // Top-level code of the file is the module's code: evaluate it as the owner.
   let ns: Record<string, unknown>;
   let cjs: string | undefined;
   if (isCommonJs(file)) {
     // require() so that removal can delete the require.cache entry and a
     // later load evaluates the file afresh.
-    ns = withOwner(name, () => createRequire(file)(file)) as Record<string, unknown>;
+    ns = asModule(name, () => createRequire(file)(file)) as Record<string, unknown>;
     cjs = file;
   } else {
     // Node cannot forget an ES module: each load imports a fresh instance
     // (a distinct URL), and the old one stays in memory, unreferenced.
     const url = `${pathToFileURL(file).href}?uv-drain-load=${++esmLoads}`;
-    ns = (await withOwner(name, () => import(url))) as Record<string, unknown>;
+    ns = (await asModule(name, () => import(url))) as Record<string, unknown>;
   }
   const hooks = HOOKS.some((h) => typeof ns[h] === 'function') ? ns : (ns.default as Record<string, unknown>);
   checkModuleSpec(hooks ?? {});
-  return jsModule(name, (hooks ?? {}) as JsModule, cjs);
+  return jsModule(name, (hooks ?? {}) as JsModule, cjs, release);
 }
 
 /** .cjs, or .js outside a package whose package.json says "type": "module". */
@@ -127,19 +136,68 @@ function isCommonJs(file: string): boolean {
   }
 }
 
-function jsModule(name: string, mod: JsModule, cjsFile: string | undefined): LoadedModule {
+/** Where a module's code lies: what attribution by code (code-owners.ts) matches frames against. */
+export interface ModuleCode {
+  dirs: string[];
+  files: string[];
+}
+
+/**
+ * The code of a module: an explicit `root`/`files` load option; else, for a
+ * file module, its package root (the nearest package.json above it, unless
+ * that package is the host's own: it holds the host's entry script), else
+ * its directory (unless the host's entry script lies there too: then the
+ * file alone); nothing for an object module (the async context decides).
+ */
+export function moduleCode(spec: ModuleSpec, options: { root?: string | string[]; files?: string[] }): ModuleCode {
+  const explicit = {
+    dirs: (typeof options.root === 'string' ? [options.root] : (options.root ?? [])).flatMap(bothPaths),
+    files: (options.files ?? []).flatMap(bothPaths),
+  };
+  if (explicit.dirs.length > 0 || explicit.files.length > 0 || typeof spec !== 'string') return explicit;
+  if (/\.(so|dylib)$/.test(spec)) return explicit;
+  const file = realOf(path.resolve(spec));
+  const host = process.argv[1] === undefined ? undefined : realOf(path.resolve(process.argv[1]));
+  const holdsHost = (dir: string) => host !== undefined && (host + path.sep).startsWith(dir + path.sep);
+  const dir = path.dirname(file);
+  for (let d = dir; ; d = path.dirname(d)) {
+    if (existsSync(path.join(d, 'package.json'))) {
+      if (!holdsHost(d)) return { dirs: [d], files: [] };
+      break;
+    }
+    if (path.dirname(d) === d) break;
+  }
+  return holdsHost(dir) ? { dirs: [], files: [file] } : { dirs: [dir], files: [] };
+}
+
+function realOf(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/** A path as given (resolved) and as the file system resolves it: frames may name either. */
+function bothPaths(p: string): string[] {
+  const resolved = path.resolve(p);
+  const real = realOf(resolved);
+  return real === resolved ? [resolved] : [resolved, real];
+}
+
+function jsModule(name: string, mod: JsModule, cjsFile: string | undefined, releaseCode: () => void): LoadedModule {
   const ctx: ModuleContext = Object.freeze({ name });
   return {
     kind: 'js',
     async init() {
-      await withOwner(name, () => mod.init?.(ctx));
+      await asModule(name, () => mod.init?.(ctx));
     },
     async cleanup() {
-      await withOwner(name, () => mod.cleanup?.(ctx));
+      await asModule(name, () => mod.cleanup?.(ctx));
     },
     async deinit() {
       if (mod.deinit === undefined) return 'done';
-      const answer = await withOwner(name, () => mod.deinit!(ctx));
+      const answer = await asModule(name, () => mod.deinit!(ctx));
       if (answer !== 'done' && answer !== 'again') {
         throw new TypeError(`deinit must answer 'done' or 'again', answered ${describe(answer)}`);
       }
@@ -148,6 +206,7 @@ function jsModule(name: string, mod: JsModule, cjsFile: string | undefined): Loa
     callbacksInside: () => [],
     remove() {
       if (cjsFile !== undefined) delete require.cache[cjsFile];
+      releaseCode();
     },
   };
 }

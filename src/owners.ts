@@ -7,9 +7,16 @@
 // owner O comes next" and the addon tags the first untagged handle of type T
 // appended after the tail it saw then (native/loop_state.cc). Timers and
 // requests have no handle of their own: they are counted here.
-import { AsyncLocalStorage, createHook } from 'node:async_hooks';
+import { AsyncLocalStorage, createHook, executionAsyncId } from 'node:async_hooks';
+import dns = require('node:dns');
+import * as http from 'node:http';
+import * as https from 'node:https';
+
+import { addCodeRoots, hasCodeRoots, NODE, ownerByCode } from './code-owners';
 
 import { binding, OWNER_INDEX_MASK } from './native';
+import { promisify } from 'node:util';
+
 import { checkBoolean, checkFunction, checkOwner } from './validate';
 
 /** async_hooks resource type -> uv handle type; deferred: the handle is made by a later call (spawn, start). */
@@ -79,11 +86,13 @@ interface InFlight {
 
 const byName = new Map<string, OwnerRecord>();
 /** Async ids of owners' pending timers: their callbacks are owner activity. */
-const timerIds = new Set<number>();
+const timerIds = new Map<number, OwnerRecord>();
 const byIndex = new Map<number, OwnerRecord>();
 const inFlight = new Map<number, InFlight>();
 const storage = new AsyncLocalStorage<OwnerRecord>();
 const syncOwners: OwnerRecord[] = [];
+/** Owners whose code Node is continuing (a dns.lookup callback): as if a frame of theirs were on the stack. */
+const codeScopes: { owner: OwnerRecord; origin: Error | null }[] = [];
 let tracking = false;
 let suppressed = 0;
 let resolveQueued = false;
@@ -140,52 +149,96 @@ export function knownOwners(): Iterable<OwnerRecord> {
   return byName.values();
 }
 
-function currentOwner(): OwnerRecord | undefined {
+const TIMERS = new Set(['Timeout', 'Immediate']);
+
+/** Whether uv-drain counts resources of this async type for their owner. */
+function counted(type: string): boolean {
+  return ONE_SHOT_REQUESTS.has(type) || type === 'ZLIB' || type.endsWith('REQUEST');
+}
+
+/**
+ * The owner of a handle, timer or request being born, by precedence: no one
+ * while uv-drain suppresses attribution or the code on the stack is Node's
+ * own shared machinery; then an explicit withOwner() scope; then the
+ * innermost frame of a loaded module's code (code-owners.ts); then, with
+ * tracking, the owner of the resource whose callback is running (a server
+ * accepting a connection, an owned request's or timer's callback), the
+ * trigger's, and last the async context.
+ */
+function ownerAtBirth(type: string, triggerAsyncId: number, isHandle: boolean): OwnerRecord | undefined | typeof NODE {
   if (suppressed > 0) return undefined;
-  if (syncOwners.length > 0) return syncOwners[syncOwners.length - 1];
-  return tracking ? storage.getStore() : undefined;
+  const timer = TIMERS.has(type);
+  if (!isHandle && !timer && !counted(type)) return undefined;
+  const explicit = syncOwners.length > 0 ? syncOwners[syncOwners.length - 1] : undefined;
+  const store = tracking ? storage.getStore() : undefined;
+  // The stack is read only when it can change the answer (a stack capture
+  // costs microseconds): modules with code roots are loaded, or the birth
+  // would be someone's, or reported, and may be Node's own.
+  const read =
+    hasCodeRoots() ||
+    ((isHandle || timer) && (explicit !== undefined || store !== undefined)) ||
+    (type === 'Timeout' && birthObserver !== null);
+  let byCode = read ? ownerByCode<OwnerRecord>(onInit, timer) : undefined;
+  if (byCode === NODE) return NODE;
+  if (explicit !== undefined) return explicit;
+  byCode ??= codeScopes[codeScopes.length - 1]?.owner;
+  if (byCode !== undefined) return byCode;
+  if (!tracking) return undefined;
+  const running = executionAsyncId();
+  return (
+    resourceOwners.get(running) ??
+    timerIds.get(running) ??
+    inFlight.get(running)?.owner ??
+    resourceOwners.get(triggerAsyncId) ??
+    store
+  );
 }
 
 // A connection accepted by a server is born in libuv's callback, outside any
-// async context of the server's code; Node only gives it the server as its
-// trigger. So servers remember their owner by async id, until the server's
-// wrap is garbage collected.
-const SERVER_RESOURCES = new Set(['TCPSERVERWRAP', 'PIPESERVERWRAP']);
-const serverOwners = new Map<number, OwnerRecord>();
-const forgetServer = new FinalizationRegistry<number>((asyncId) => serverOwners.delete(asyncId));
+// async context of the server's code; Node gives it the server as its
+// trigger and runs the callback as the server. So owned handles remember
+// their owner by async id, until the handle's wrap is garbage collected.
+const resourceOwners = new Map<number, OwnerRecord>();
+const forgetResource = new FinalizationRegistry<number>((asyncId) => resourceOwners.delete(asyncId));
 
-const hook = createHook({
-  init(asyncId, type, triggerAsyncId, resource) {
-    let owner = currentOwner();
-    if (owner === undefined && tracking && suppressed === 0) owner = serverOwners.get(triggerAsyncId);
-    const handle = handleTypes.get(type);
-    // Observers (creation stacks) see handles and timers only: building a
-    // record for every promise would double the cost of tracking.
-    if (birthObserver !== null && suppressed === 0 && (handle !== undefined || type === 'Timeout' || type === 'Immediate')) {
-      observeBirth(asyncId, type, triggerAsyncId, resource, owner, handle);
-      return;
+const hook = createHook({ init: onInit, after: onAfter });
+
+function onInit(asyncId: number, type: string, triggerAsyncId: number, resource: object): void {
+  const handle = handleTypes.get(type);
+  const verdict = ownerAtBirth(type, triggerAsyncId, handle !== undefined);
+  // A timer of Node's own machinery is nobody's and no one's leak.
+  if (verdict === NODE && handle === undefined) return;
+  const owner = verdict === NODE ? undefined : verdict;
+  // Observers (creation stacks) see handles and timers only: building a
+  // record for every promise would double the cost of tracking.
+  if (birthObserver !== null && suppressed === 0 && (handle !== undefined || type === 'Timeout' || type === 'Immediate')) {
+    observeBirth(asyncId, type, triggerAsyncId, resource, owner, handle);
+    return;
+  }
+  if (owner === undefined) {
+    // An unowned spawn/watch still announces itself, so that an owned one
+    // announced earlier whose spawn failed cannot take its handle.
+    if (handle?.deferred === true) {
+      binding.noteBirth(0, handle.type, true);
+      queueResolve();
     }
-    if (owner === undefined) {
-      // An unowned spawn/watch still announces itself, so that an owned one
-      // announced earlier whose spawn failed cannot take its handle.
-      if (handle?.deferred === true) binding.noteBirth(0, handle.type, true);
-      return;
-    }
-    countBirth(asyncId, type, resource, owner, handle);
-  },
-  after(asyncId) {
-    // Only owners' own callbacks count as activity: reacting to every
-    // `after` would feed on itself (the reaction runs in a microtask, which
-    // has an `after` of its own).
-    if (activity !== null && (timerIds.has(asyncId) || inFlight.has(asyncId))) queueActivity();
-    const entry = inFlight.get(asyncId);
-    if (entry === undefined) return;
-    entry.pending--;
-    entry.owner.requests--;
-    if (entry.pending === 0) inFlight.delete(asyncId);
-    updateHook();
-  },
-});
+    return;
+  }
+  countBirth(asyncId, type, resource, owner, handle);
+}
+
+function onAfter(asyncId: number): void {
+  // Only owners' own callbacks count as activity: reacting to every
+  // `after` would feed on itself (the reaction runs in a microtask, which
+  // has an `after` of its own).
+  if (activity !== null && (timerIds.has(asyncId) || inFlight.has(asyncId))) queueActivity();
+  const entry = inFlight.get(asyncId);
+  if (entry === undefined) return;
+  entry.pending--;
+  entry.owner.requests--;
+  if (entry.pending === 0) inFlight.delete(asyncId);
+  updateHook();
+}
 
 function countBirth(
   asyncId: number,
@@ -198,16 +251,16 @@ function countBirth(
   if (handle !== undefined) {
     seq = binding.noteBirth(owner.id, handle.type, handle.deferred);
     queueResolve();
-    if (tracking && SERVER_RESOURCES.has(type)) {
-      serverOwners.set(asyncId, owner);
-      forgetServer.register(resource as object, asyncId);
+    if (tracking) {
+      resourceOwners.set(asyncId, owner);
+      forgetResource.register(resource as object, asyncId);
     }
   } else if (type === 'Timeout' || type === 'Immediate') {
     // A refreshed Timeout is announced again with a new async id.
     const previous = owner.timers.get(resource as TimerLike);
     if (previous !== undefined) timerIds.delete(previous);
     owner.timers.set(resource as TimerLike, asyncId);
-    timerIds.add(asyncId);
+    timerIds.set(asyncId, owner);
     // Fired and cleared timers are dropped when counted; an owner nobody
     // counts would keep them all: prune whenever the map has doubled.
     if (owner.timers.size >= owner.timersPruneAt) {
@@ -234,6 +287,8 @@ export interface Birth {
   owner: string | null;
   /** For handle births: the sequence number the addon will report with the matched handle. */
   handleSeq: number;
+  /** When Node is continuing a call of module code (a lookup's callback): the stack of that call. */
+  origin: Error | null;
 }
 
 let birthObserver: ((birth: Birth) => void) | null = null;
@@ -265,7 +320,8 @@ function observeBirth(
     handleSeq = binding.noteBirth(0, handle.type, handle.deferred);
     queueResolve();
   }
-  birthObserver?.({ asyncId, triggerAsyncId, type, resource, owner: owner?.name ?? null, handleSeq });
+  const origin = codeScopes[codeScopes.length - 1]?.origin ?? null;
+  birthObserver?.({ asyncId, triggerAsyncId, type, resource, owner: owner?.name ?? null, handleSeq, origin });
 }
 
 function beginRequest(asyncId: number, owner: OwnerRecord): void {
@@ -346,11 +402,59 @@ function queueActivity(): void {
 let hookEnabled = false;
 function updateHook(): void {
   const want =
-    tracking || syncOwners.length > 0 || inFlight.size > 0 || activity !== null || birthObserver !== null;
+    tracking ||
+    syncOwners.length > 0 ||
+    inFlight.size > 0 ||
+    activity !== null ||
+    birthObserver !== null ||
+    hasCodeRoots();
   if (want === hookEnabled) return;
   hookEnabled = want;
-  if (want) hook.enable();
-  else hook.disable();
+  if (want) {
+    shareGlobalAgents();
+    continueLookups();
+    hook.enable();
+  } else {
+    hook.disable();
+  }
+}
+
+/**
+ * Declares directories and files `owner`'s code (see code-owners.ts) until
+ * the returned function is called.
+ */
+export function ownCode(owner: string, code: { dirs: string[]; files: string[] }): () => void {
+  const release = addCodeRoots(ownerRecord(owner), code);
+  updateHook();
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    release();
+    updateHook();
+  };
+}
+
+// Node's global http and https agents pool their sockets for the whole
+// process (keep-alive is on by default): a socket one of them opens for
+// some module's request is the agent's, reused by whoever asks next, so it
+// is nobody's. An agent a module makes itself is the module's.
+let agentsShared = false;
+function shareGlobalAgents(): void {
+  if (agentsShared) return;
+  agentsShared = true;
+  for (const agent of [http.globalAgent, https.globalAgent] as unknown as { createConnection?: unknown }[]) {
+    const create = agent.createConnection;
+    if (typeof create !== 'function') continue;
+    agent.createConnection = function sharedConnection(this: unknown, ...args: unknown[]) {
+      suppressed++;
+      try {
+        return (create as (...a: unknown[]) => unknown).apply(this, args);
+      } finally {
+        suppressed--;
+      }
+    };
+  }
 }
 
 // Node makes process.stdout/stderr/stdin (and, for a TTY, a SIGWINCH
@@ -401,6 +505,52 @@ export function withOwner<T>(owner: string, fn: () => T): T {
     binding.dropBirthsSince(firstBirth);
     updateHook();
   }
+}
+
+// Node makes some handles a tick after the call that asked for them:
+// server.listen(port, host) and socket.connect(port, host) first resolve
+// the host with dns.lookup (a request for a name, a nextTick for an IP
+// literal), then make the server's handle or the connect request in the
+// lookup's callback, where no frame of the caller is left. A lookup that
+// module code asked for continues that module's code.
+let lookupsContinued = false;
+function continueLookups(): void {
+  if (lookupsContinued) return;
+  lookupsContinued = true;
+  const original = dns.lookup as (...args: unknown[]) => unknown;
+  const custom = (original as unknown as Record<symbol, unknown>)[promisify.custom];
+  const lookup = function lookup(this: unknown, ...args: unknown[]): unknown {
+    const last = args.length - 1;
+    const callback = args[last];
+    if (!hasCodeRoots() || suppressed > 0 || typeof callback !== 'function') return original.apply(this, args);
+    const owner = ownerByCode<OwnerRecord>(lookup, false);
+    if (owner === undefined || owner === NODE) return original.apply(this, args);
+    // Creation stacks of what the callback makes point at the call.
+    const origin = birthObserver === null ? null : new Error('continued');
+    args[last] = function continued(this: unknown, ...results: unknown[]) {
+      codeScopes.push({ owner, origin });
+      try {
+        return (callback as (...a: unknown[]) => unknown).apply(this, results);
+      } finally {
+        codeScopes.pop();
+      }
+    };
+    return original.apply(this, args);
+  };
+  if (custom !== undefined) Object.defineProperty(lookup, promisify.custom, { value: custom });
+  (dns as { lookup: unknown }).lookup = lookup;
+}
+
+/**
+ * Runs `fn` in `owner`'s async context (tracking must be on): how the
+ * coordinator runs a module's hooks. Unlike withOwner it ranks below module
+ * code on the stack, so that another loaded module's listener that `fn`
+ * calls owns what that listener makes.
+ */
+export function asModule<T>(owner: string, fn: () => T): T {
+  const record = ownerRecord(owner);
+  guardStdio();
+  return storage.run(record, fn);
 }
 
 /**

@@ -27,6 +27,8 @@ export interface Capture {
   readonly epoch: number;
   /** Raw frames, formatted lazily by stackOf(); null for immediates (not captured). */
   readonly error: Error | null;
+  /** The call of module code that Node was continuing at birth (a lookup's callback), if any. */
+  readonly origin: Error | null;
 }
 
 /** The uv handle type an async resource type makes, or null (owners.ts keeps the table). */
@@ -149,6 +151,7 @@ function makeCapture(birth: Birth, error: Error | null): Capture {
     owner: birth.owner,
     epoch: epoch++,
     error,
+    origin: birth.origin,
   };
 }
 
@@ -201,6 +204,8 @@ export function stackOf(capture: Capture | undefined, frames = SHOWN_FRAMES): st
   if (capture === undefined || capture.error === null) return null;
   const own = trimStack(capture.error.stack ?? '', frames);
   if (own !== '') return own;
+  const origin = capture.origin === null ? '' : trimStack(capture.origin.stack ?? '', frames);
+  if (origin !== '') return `    (born when Node continued the call made at:)\n${origin}`;
   const trigger = byAsyncId.get(capture.triggerAsyncId);
   if (trigger !== undefined && trigger !== capture && trigger.error !== null) {
     const via = trimStack(trigger.error.stack ?? '', frames);

@@ -8,7 +8,8 @@
 # removed. So `npm test` afterwards still runs the normal binaries, and a
 # vitest run going on in this checkout meanwhile is not disturbed.
 #
-# Needs `npm ci` first. Set ASAN_KEEP=1 to keep the staging directory.
+# Needs `npm ci` first. Set ASAN_KEEP=1 to keep the staging directory. With
+# file arguments (`npm run test:asan -- test/birth-marks.test.ts`) only those run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -120,11 +121,17 @@ REUSE_TESTS=test/address-reuse.test.ts
 out="$stage/vitest-output.log"
 run_vitest() { node_modules/.bin/vitest run "$@" 2>&1 | tee -a "$out"; return "${PIPESTATUS[0]}"; }
 status=0
-say "pass 1/2: the suite except $REUSE_TESTS (LD_PRELOAD=$LIBASAN)"
-run_vitest --exclude "$REUSE_TESTS" || status=$?
-say "pass 2/2: $REUSE_TESTS, ASan quarantine off"
-ASAN_OPTIONS="$ASAN_OPTIONS:quarantine_size_mb=0:thread_local_quarantine_size_kb=0" \
-  run_vitest "$REUSE_TESTS" || status=$?
+if [ $# -gt 0 ]; then
+  # `npm run test:asan -- test/some.test.ts ...`: only those files, one pass.
+  say "the given test files: $* (LD_PRELOAD=$LIBASAN)"
+  run_vitest "$@" || status=$?
+else
+  say "pass 1/2: the suite except $REUSE_TESTS (LD_PRELOAD=$LIBASAN)"
+  run_vitest --exclude "$REUSE_TESTS" || status=$?
+  say "pass 2/2: $REUSE_TESTS, ASan quarantine off"
+  ASAN_OPTIONS="$ASAN_OPTIONS:quarantine_size_mb=0:thread_local_quarantine_size_kb=0" \
+    run_vitest "$REUSE_TESTS" || status=$?
+fi
 unset LD_PRELOAD
 
 found=0
