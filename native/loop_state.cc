@@ -151,7 +151,9 @@ int LoopState::Tag(uv_handle_t* h, uint32_t id) {
     return UV_EINVAL;
   if (IsClosing(h) || (h->flags & kFlagInternal)) return UV_EINVAL;
   if (id == 0) {
-    ClearTag(h);
+    // Untagged by native code is a decision too: claimed for nobody, so that
+    // a pending JS birth of the same type cannot take the handle.
+    SetTag(h, 0);
     return 0;
   }
   if (!ValidOwner(id)) return UV_EINVAL;

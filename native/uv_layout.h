@@ -42,7 +42,6 @@ inline void SetTag(uv_handle_t* h, uint32_t owner) {
   h->flags |= kFlagTagged;
 }
 
-inline void ClearTag(uv_handle_t* h) { h->flags &= ~kFlagTagged; }
 
 inline bool IsClosing(const uv_handle_t* h) {
   return (h->flags & (kFlagClosing | kFlagClosed)) != 0;

@@ -157,8 +157,9 @@ export function moduleCode(spec: ModuleSpec, options: { root?: string | string[]
   if (explicit.dirs.length > 0 || explicit.files.length > 0 || typeof spec !== 'string') return explicit;
   if (/\.(so|dylib)$/.test(spec)) return explicit;
   const file = realOf(path.resolve(spec));
-  const host = process.argv[1] === undefined ? undefined : realOf(path.resolve(process.argv[1]));
-  const holdsHost = (dir: string) => host !== undefined && (host + path.sep).startsWith(dir + path.sep);
+  // The host's entry script, as given and as resolved (node_modules may be a link).
+  const host = process.argv[1] === undefined ? [] : bothPaths(process.argv[1]);
+  const holdsHost = (dir: string) => host.some((entry) => entry.startsWith(dir + path.sep));
   const dir = path.dirname(file);
   for (let d = dir; ; d = path.dirname(d)) {
     if (existsSync(path.join(d, 'package.json'))) {

@@ -100,7 +100,8 @@ async function releaseAndUnload(name: string): Promise<void> {
 }
 
 function expectCounts(name: string, counts: Partial<OwnerCounts>): void {
-  expect(countsFor(name)).toMatchObject(counts);
+  const handles = snapshot().filter((h) => h.owner === name);
+  expect(countsFor(name), JSON.stringify(handles)).toMatchObject(counts);
 }
 
 describe('what a plugin makes in code the host calls is the plugin\'s', () => {
@@ -179,6 +180,45 @@ describe('what a plugin makes in code the host calls is the plugin\'s', () => {
     await expectHeld('callee', ['tcp']);
     await releaseAndUnload('caller');
     await releaseAndUnload('callee');
+  });
+});
+
+describe('where a module\'s code lies', () => {
+  it('a plugin shaped as a package: its package root, a vendored dependency outside its entry folder included', async () => {
+    const sink = net.createServer((s) => s.resume());
+    sink.listen(0, '127.0.0.1');
+    await once(sink, 'listening');
+    try {
+      await coordinator.load('packaged', path.join(PLUGINS, 'packaged', 'lib', 'index.cjs'));
+      host.events.emit('start', (sink.address() as net.AddressInfo).port);
+      expectCounts('packaged', { total: 2 });
+      const report = await expectHeld('packaged', ['tcp', 'tcp']);
+      expect(report.left.handles[0].stack).toContain(path.join('packaged', 'vendor', 'pool.cjs'));
+      await releaseAndUnload('packaged');
+    } finally {
+      sink.close();
+      await once(sink, 'close');
+    }
+  });
+
+  it('one factory loaded under two names: the code cannot tell them apart, the async context of each one\'s hooks does', async () => {
+    const { makePlugin } = require('./plugins/factory/index.cjs') as { makePlugin: () => object };
+    const root = path.join(PLUGINS, 'factory');
+    await coordinator.load('factory-a', makePlugin(), { root });
+    await coordinator.load('factory-b', makePlugin(), { root });
+    expectCounts('factory-a', { total: 1 });
+    expectCounts('factory-b', { total: 1 });
+    expect((await coordinator.unload('factory-a')).removed).toBe(true);
+    expectCounts('factory-b', { total: 1 });
+    expect((await coordinator.unload('factory-b')).removed).toBe(true);
+  });
+
+  it('bad root and files options: TypeError naming the option', async () => {
+    await expect(coordinator.load('bad', {}, { root: 3 as never })).rejects.toThrow(/"root" option must be a non-empty path/);
+    await expect(coordinator.load('bad', {}, { files: 'x' as never })).rejects.toThrow(/"files" option must be an array/);
+    await expect(coordinator.load('bad', {}, { root: [''] })).rejects.toThrow(TypeError);
+    await expect(coordinator.load('bad', { native: '/x.so' }, { root: '/x' })).rejects.toThrow(/for JS modules/);
+    expect(coordinator.names).toEqual([]);
   });
 });
 

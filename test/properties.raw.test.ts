@@ -2,7 +2,8 @@
 // fixture) and accounted through uv-drain's C API: random sequences of
 // births, tags, retags and untags, ref/unref, start/stop, closes (at once,
 // from inside another handle's close callback, from a thread-pool job's
-// callback), address reuse, requests begun and ended (by hand, uv_queue_work,
+// callback), address reuse, births announced (as async_hooks does) with the
+// queue's tail closed, freed or reused before their handle comes, requests begun and ended (by hand, uv_queue_work,
 // uv_fs chains) and owners drained. After every step uv-drain is checked
 // against an independent model and against Node's diagnostic report (see
 // test/model/). Seeded: the seed is printed, and fast-check prints the seed,
@@ -48,6 +49,8 @@ type Step =
   | { t: 'watch'; owner: number; abortable: boolean }
   | { t: 'abort'; w: number }
   | { t: 'drain'; owner: number }
+  | { t: 'announce'; kind: Kind; owner: number; closeTail: 'no' | 'free' | 'keep' }
+  | { t: 'dropBirths' }
   | { t: 'tick'; n: number }
   | { t: 'settle' };
 
@@ -82,6 +85,18 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ t: fc.constant('watch' as const), owner, abortable: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('abort' as const), w: n }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('drain' as const), owner }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('announce' as const),
+      // Kinds Node itself never makes while a run goes on (its platform makes
+      // timers, uv-drain's watcher a prepare handle): those would take the birth.
+      kind: fc.constantFrom('idle' as const, 'check' as const, 'poll' as const, 'tcp' as const, 'async' as const),
+      owner,
+      closeTail: fc.constantFrom('no' as const, 'free' as const, 'keep' as const),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('dropBirths' as const) }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('tick' as const), n: fc.integer({ min: 1, max: 3 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('settle' as const) }) },
 );
@@ -177,6 +192,12 @@ async function apply(w: World, s: Step): Promise<void> {
     }
     case 'drain':
       await w.drainOwner(w.owners[s.owner]);
+      return;
+    case 'announce':
+      w.announce(s.kind, w.owners[s.owner], s.closeTail);
+      return;
+    case 'dropBirths':
+      w.dropPendingBirths();
       return;
     case 'tick':
       await turn(w.model, s.n);

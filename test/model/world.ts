@@ -6,6 +6,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { capabilities, countsFor, snapshot, withOwner } from '../../dist/index.js';
+import { binding } from '../../dist/native.js';
 import { KINDS, UV_EALREADY, UV_EINVAL, UV_ENOTSUP, type Fixture, type Kind } from '../fixture.js';
 import { LoopModel, describeHandle, type ModelHandle } from './model.js';
 import {
@@ -54,6 +55,8 @@ export class World {
   private readonly closers = new Map<number, () => void>();
   /** Addresses of closed fixture handles whose memory the fixture kept (their close callback has run). */
   readonly graveyard: string[] = [];
+  /** Births announced to the addon (as async_hooks would) whose handle has not come yet, oldest first. */
+  pendingBirths: { kind: Kind; owner: string }[] = [];
   readonly timers: TimerRec[] = [];
   readonly pairs: PortPair[] = [];
   readonly servers: ServerRec[] = [];
@@ -132,6 +135,15 @@ export class World {
   /** A raw handle, tagged at birth (C API through the fixture), or born untagged and tagged right after. */
   createFx(kind: Kind, owner: string | null, tagLater = false, reuse?: string): ModelHandle {
     const id = this.fx.create(kind, tagLater ? null : owner, reuse);
+    // An untagged handle is taken by the oldest pending birth of its kind
+    // (announced before it), at once: the addon resolves births lazily, so
+    // resolve here, while the handle surely is the one after the mark.
+    const claim = owner === null ? this.pendingBirths.findIndex((b) => b.kind === kind) : -1;
+    if (claim >= 0) {
+      owner = this.pendingBirths[claim].owner;
+      this.pendingBirths.splice(claim, 1);
+      binding.resolveBirths(false);
+    }
     if (reuse !== undefined && id !== reuse) {
       throw new InvariantError(`create(${kind}) in the memory of ${reuse} gave ${id}`);
     }
@@ -182,6 +194,29 @@ export class World {
       },
     });
     this.closeFx(a, { keepMemory: true });
+  }
+
+  /**
+   * Announces a birth of `kind` for `owner` the way the async_hooks hook
+   * does for a spawn (deferred: it waits until a handle of its kind comes, and
+   * the next announcement of its kind drops it), then, with `closeTail`,
+   * closes the most recently made live fixture handle (very likely the
+   * queue's tail) before any handle comes.
+   */
+  announce(kind: Kind, owner: string, closeTail: 'no' | 'free' | 'keep'): void {
+    this.pendingBirths = this.pendingBirths.filter((b) => b.kind !== kind);
+    this.pendingBirths.push({ kind, owner });
+    binding.noteBirth(binding.ownerId(owner), binding.typeNames.indexOf(kind), true);
+    if (closeTail === 'no') return;
+    const open = this.model.fixtureHandles((h) => !h.closing);
+    const tail = open[open.length - 1];
+    if (tail !== undefined) this.closeFx(tail, { keepMemory: closeTail === 'keep' });
+  }
+
+  /** Drops every pending birth (what async_hooks' microtask does once every announced handle exists). */
+  dropPendingBirths(): void {
+    binding.resolveBirths(true);
+    this.pendingBirths = [];
   }
 
   reuseFromGraveyard(n: number, kind: Kind, owner: string | null): void {
@@ -509,6 +544,7 @@ export class World {
    * whenDrained resolved and that the loop is back at its baseline.
    */
   async finish(): Promise<void> {
+    this.dropPendingBirths();
     this.letGo(() => true);
     // Handles nobody owns in the model (untagged fixture handles) too.
     for (const h of this.liveHandles((h) => !h.closing)) this.closeAny(h);
@@ -532,6 +568,7 @@ export class World {
   /** Best effort after a failure: release and close whatever is left so that the next run starts clean. */
   async abandon(): Promise<void> {
     try {
+      this.dropPendingBirths();
       this.release();
       for (const d of this.drains.drains) this.drains.abort(d);
       this.letGo(() => true);

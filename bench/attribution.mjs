@@ -1,0 +1,163 @@
+// Birth attribution cost (npm run bench:attribution): what owner attribution
+// adds to code that makes handles, timers, requests and promises, the
+// configurations side by side in one run:
+//   none      no hook at all;
+//   tracking  trackOwners(true): async_hooks + AsyncLocalStorage (what the
+//             coordinator did before attribution by code);
+//   code      an UnloadCoordinator with a file module loaded (its code root
+//             registered), so every handle, timer and request birth reads the
+//             stack to find a module frame (the workloads run in host code, the
+//             worst case: the whole stack is scanned and no frame matches);
+//   why-is-node-running  its hook (a stack per async resource).
+// Each sample is a child process that warms up, then times REPS repetitions;
+// ROUNDS children per configuration, in rotation. Figures: median and p90 ns
+// per operation over all repetitions, ratio against no hook.
+//
+// Environment: BENCH_ROUNDS (default 5), BENCH_REPS (default 10). Writes
+// bench/results/attribution.json; prints a markdown report.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel } from 'node:worker_threads';
+
+import { int, markdownTable, median, num, p90 } from './lib/stats.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+const CONFIGS = ['none', 'tracking', 'code', 'why-is-node-running'];
+
+const WORKLOADS = {
+  promises: {
+    label: 'promise-heavy: 100 000 awaits of async functions',
+    ops: 100_000,
+    async run() {
+      const step = async (i) => {
+        await null;
+        return i + 1;
+      };
+      let s = 0;
+      for (let i = 0; i < 50_000; i++) s = await step(s);
+      return s;
+    },
+  },
+  timeouts: {
+    label: 'timer births: 20 000 setTimeout + clearTimeout',
+    ops: 20_000,
+    async run() {
+      const f = () => {};
+      for (let i = 0; i < 20_000; i++) clearTimeout(setTimeout(f, 1_000));
+    },
+  },
+  requests: {
+    label: 'request births: 2 000 fs.stat callbacks, one after the other',
+    ops: 2_000,
+    run() {
+      return new Promise((resolve, reject) => {
+        let left = 2_000;
+        const next = (err) => (err ? reject(err) : --left === 0 ? resolve() : fs.stat(here, next));
+        fs.stat(here, next);
+      });
+    },
+  },
+  handles: {
+    label: 'handle births: 2 000 MessageChannels opened and closed',
+    ops: 2_000,
+    async run() {
+      for (let i = 0; i < 2_000; i++) {
+        const { port1, port2 } = new MessageChannel();
+        port1.close();
+        port2.close();
+      }
+      await new Promise(setImmediate);
+    },
+  },
+  servers: {
+    label: 'handle births: 200 TCP servers listening and closed',
+    ops: 200,
+    async run() {
+      for (let i = 0; i < 200; i++) {
+        const server = net.createServer().listen(0);
+        await new Promise((resolve) => server.close(resolve));
+      }
+    },
+  },
+};
+
+async function runChild(config, workload) {
+  const uv = require('../dist/index.js');
+  let coordinator;
+  if (config === 'tracking') uv.trackOwners(true);
+  else if (config === 'code') {
+    coordinator = new uv.UnloadCoordinator();
+    await coordinator.load('bench-plugin', path.join(here, 'attribution-plugin', 'index.cjs'));
+  } else if (config === 'why-is-node-running') await import('why-is-node-running');
+  const work = WORKLOADS[workload];
+  for (let i = 0; i < 3; i++) await work.run();
+  const ns = [];
+  for (let i = 0; i < Number(process.env.BENCH_REPS ?? 10); i++) {
+    const t0 = process.hrtime.bigint();
+    await work.run();
+    ns.push(Number(process.hrtime.bigint() - t0) / work.ops);
+  }
+  await coordinator?.quit();
+  process.stdout.write(JSON.stringify({ ns }) + '\n');
+}
+
+if (process.argv[2] === '--child') {
+  await runChild(process.argv[3], process.argv[4]);
+  process.exit(0);
+}
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const started = new Date();
+const load = os.loadavg();
+const tables = [];
+const results = [];
+for (const [workload, { label }] of Object.entries(WORKLOADS)) {
+  const ns = Object.fromEntries(CONFIGS.map((c) => [c, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const config of CONFIGS) {
+      const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', config, workload], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      if (child.status !== 0) throw new Error(`child ${config} ${workload} failed: ${child.status}`);
+      ns[config].push(...JSON.parse(child.stdout).ns);
+    }
+  }
+  const base = median(ns.none);
+  const rows = CONFIGS.map((config) => {
+    const m = median(ns[config]);
+    results.push({ workload, config, medianNsPerOp: m, p90NsPerOp: p90(ns[config]), ratio: m / base, samples: ns[config].length });
+    return [config, num(m), num(p90(ns[config])), `${(m / base).toFixed(2)}×`, int(ns[config].length)];
+  });
+  tables.push(`${label}\n\n` + markdownTable(['configuration', 'median ns/op', 'p90 ns/op', 'vs none', 'samples'], rows, ['l', 'r', 'r', 'r', 'r']));
+  console.error(`  ${workload}: done`);
+}
+const after = os.loadavg();
+const machine = {
+  date: started.toISOString(),
+  command: 'npm run bench:attribution',
+  node: process.version,
+  uv: process.versions.uv,
+  os: `${os.type()} ${os.release()} ${os.arch()}`,
+  cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`,
+  memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+  loadBefore: load.map((l) => l.toFixed(2)).join(', '),
+  loadAfter: after.map((l) => l.toFixed(2)).join(', '),
+  durationS: Math.round((Date.now() - started.getTime()) / 1000),
+};
+console.log(
+  [
+    `Date ${machine.date}; ${machine.command}; Node ${machine.node} (libuv ${machine.uv}); ${machine.os}; ${machine.cpus}; ${machine.memoryGiB} GiB`,
+    `Load average (1, 5, 15 min) before: ${machine.loadBefore}; after: ${machine.loadAfter}; took ${machine.durationS} s`,
+    '',
+    tables.join('\n\n'),
+  ].join('\n'),
+);
+fs.mkdirSync(path.join(here, 'results'), { recursive: true });
+fs.writeFileSync(path.join(here, 'results', 'attribution.json'), JSON.stringify({ machine, results }, null, 2) + '\n');
