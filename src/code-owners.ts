@@ -120,6 +120,21 @@ function callSites(above: (...args: never[]) => unknown): Site[] {
   }
 }
 
+/** The file of the innermost frame below `above` that is not Node's own (the caller of an API), if any. */
+export function callerFile(above: (...args: never[]) => unknown): string | undefined {
+  for (const site of callSites(above)) {
+    const file = site.getFileName();
+    if (typeof file !== 'string' || file === '' || file.startsWith('node:')) continue;
+    if (!file.startsWith('file:')) return file;
+    try {
+      return fileURLToPath(file.replace(/[?#].*$/, ''));
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
 /**
  * Who the code on the stack says a birth belongs to. `above`: the frame to
  * start below (uv-drain's hook). `timer`: the birth is a JS timer.

@@ -23,6 +23,7 @@ import {
   type ModuleCode,
   type ModuleSpec,
 } from './modules';
+import { callerFile } from './code-owners';
 import { deadline, type Deadline } from './deadline';
 import { handleCapture, retainStacks, stackOf, takeMatches } from './stacks';
 import { isTracking, trackOwners } from './owners';
@@ -156,7 +157,8 @@ export class UnloadCoordinator extends EventEmitter {
   async load(name: string, module: ModuleSpec, options: LoadOptions = {}): Promise<void> {
     checkOwner(name, 'name');
     checkModuleSpec(module);
-    const code = checkLoadOptions(module, options);
+    const caller = callerFile(this.load);
+    const code = checkLoadOptions(module, options, caller === undefined ? [] : [caller]);
     if (this.#quitting !== undefined) throw new QuittingError(name);
     if (this.#entries.has(name) || this.#loading.has(name)) throw new ModuleExistsError(name);
     const loading = this.#load(name, module, code);
@@ -471,7 +473,7 @@ export class UnloadCoordinator extends EventEmitter {
   }
 }
 
-function checkLoadOptions(module: ModuleSpec, options: LoadOptions): ModuleCode {
+function checkLoadOptions(module: ModuleSpec, options: LoadOptions, hostFiles: string[]): ModuleCode {
   checkObject(options, 'options');
   const paths = (value: unknown, what: string, single: boolean): void => {
     const list = single && typeof value === 'string' ? [value] : value;
@@ -486,7 +488,7 @@ function checkLoadOptions(module: ModuleSpec, options: LoadOptions): ModuleCode 
   if (typeof module === 'object' && 'native' in module && (options.root !== undefined || options.files !== undefined)) {
     throw new TypeError('The "root" and "files" options are for JS modules (a native module tags its own handles)');
   }
-  return moduleCode(module, options);
+  return moduleCode(module, options, hostFiles);
 }
 
 function whatIsLeft(name: string, module: LoadedModule, stacks: boolean): UnloadReport['left'] {

@@ -145,11 +145,16 @@ export interface ModuleCode {
 /**
  * The code of a module: an explicit `root`/`files` load option; else, for a
  * file module, its package root (the nearest package.json above it, unless
- * that package is the host's own: it holds the host's entry script), else
- * its directory (unless the host's entry script lies there too: then the
- * file alone); nothing for an object module (the async context decides).
+ * that package is the host's own: it holds the host's code, i.e. `hostFiles`
+ * — the file that called load() — or the entry script), else its directory
+ * (unless host code lies there too: then the file alone); nothing for an
+ * object module (the async context decides).
  */
-export function moduleCode(spec: ModuleSpec, options: { root?: string | string[]; files?: string[] }): ModuleCode {
+export function moduleCode(
+  spec: ModuleSpec,
+  options: { root?: string | string[]; files?: string[] },
+  hostFiles: string[],
+): ModuleCode {
   const explicit = {
     dirs: (typeof options.root === 'string' ? [options.root] : (options.root ?? [])).flatMap(bothPaths),
     files: (options.files ?? []).flatMap(bothPaths),
@@ -157,8 +162,8 @@ export function moduleCode(spec: ModuleSpec, options: { root?: string | string[]
   if (explicit.dirs.length > 0 || explicit.files.length > 0 || typeof spec !== 'string') return explicit;
   if (/\.(so|dylib)$/.test(spec)) return explicit;
   const file = realOf(path.resolve(spec));
-  // The host's entry script, as given and as resolved (node_modules may be a link).
-  const host = process.argv[1] === undefined ? [] : bothPaths(process.argv[1]);
+  // As given and as resolved: node_modules or a checkout may be a link.
+  const host = [...hostFiles, ...(process.argv[1] === undefined ? [] : [process.argv[1]])].flatMap(bothPaths);
   const holdsHost = (dir: string) => host.some((entry) => entry.startsWith(dir + path.sep));
   const dir = path.dirname(file);
   for (let d = dir; ; d = path.dirname(d)) {
