@@ -98,18 +98,22 @@ function ownerOfFile(file: string): unknown {
 // Timeout or Immediate it makes).
 const TIMER_FILES = new Set(['node:timers', 'node:timers/promises', 'node:internal/timers']);
 const UNDICI = 'node:internal/deps/undici/';
-/** Enough frames to get from a birth, through Node's own calls, to the code that asked. */
-const FRAMES = 48;
+// Enough frames to get from a birth, through Node's own calls, to the code
+// that asked: a handle can be a dozen calls deep inside Node (an agent's
+// socket, a server's handle after a lookup); a timer or a request a few.
+// Each frame captured costs: captures are the whole price of attribution.
+const HANDLE_FRAMES = 40;
+const OTHER_FRAMES = 20;
 
 type Site = { getFileName(): string | undefined | null };
 
-function callSites(above: (...args: never[]) => unknown): Site[] {
+function callSites(above: (...args: never[]) => unknown, frames = HANDLE_FRAMES): Site[] {
   const prepare = Error.prepareStackTrace;
   const limit = Error.stackTraceLimit;
   const holder: { stack?: unknown } = {};
   try {
     Error.prepareStackTrace = (_error, sites) => sites;
-    Error.stackTraceLimit = FRAMES;
+    Error.stackTraceLimit = frames;
     Error.captureStackTrace(holder, above);
     return Array.isArray(holder.stack) ? (holder.stack as Site[]) : [];
   } catch {
@@ -137,10 +141,15 @@ export function callerFile(above: (...args: never[]) => unknown): string | undef
 
 /**
  * Who the code on the stack says a birth belongs to. `above`: the frame to
- * start below (uv-drain's hook). `timer`: the birth is a JS timer.
+ * start below (uv-drain's hook). `timer`: the birth is a JS timer; `handle`:
+ * a handle (looked for deeper).
  */
-export function ownerByCode<T>(above: (...args: never[]) => unknown, timer: boolean): T | typeof NODE | undefined {
-  const sites = callSites(above);
+export function ownerByCode<T>(
+  above: (...args: never[]) => unknown,
+  timer: boolean,
+  handle = true,
+): T | typeof NODE | undefined {
+  const sites = callSites(above, handle ? HANDLE_FRAMES : OTHER_FRAMES);
   let nodeCalls = 0;
   for (const site of sites) {
     const file = site.getFileName();

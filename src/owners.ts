@@ -178,7 +178,7 @@ function ownerAtBirth(type: string, triggerAsyncId: number, isHandle: boolean): 
     hasCodeRoots() ||
     ((isHandle || timer) && (explicit !== undefined || store !== undefined)) ||
     (type === 'Timeout' && birthObserver !== null);
-  let byCode = read ? ownerByCode<OwnerRecord>(onInit, timer) : undefined;
+  let byCode = read ? ownerByCode<OwnerRecord>(onInit, timer, isHandle) : undefined;
   if (byCode === NODE) return NODE;
   if (explicit !== undefined) return explicit;
   byCode ??= codeScopes[codeScopes.length - 1]?.owner;
