@@ -173,11 +173,8 @@ function ownerAtBirth(type: string, triggerAsyncId: number, isHandle: boolean): 
   const store = tracking ? storage.getStore() : undefined;
   // The stack is read only when it can change the answer (a stack capture
   // costs microseconds): modules with code roots are loaded, or the birth
-  // would be someone's, or reported, and may be Node's own.
-  const read =
-    hasCodeRoots() ||
-    ((isHandle || timer) && (explicit !== undefined || store !== undefined)) ||
-    (type === 'Timeout' && birthObserver !== null);
+  // would be someone's and may be Node's own.
+  const read = hasCodeRoots() || ((isHandle || timer) && (explicit !== undefined || store !== undefined));
   let byCode = read ? ownerByCode<OwnerRecord>(onInit, timer, isHandle) : undefined;
   if (byCode === NODE) return NODE;
   if (explicit !== undefined) return explicit;
