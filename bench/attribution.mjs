@@ -15,7 +15,6 @@
 //
 // Environment: BENCH_ROUNDS (default 5), BENCH_REPS (default 10). Writes
 // bench/results/attribution.json; prints a markdown report.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -24,7 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 
-import { int, markdownTable, median, num, p90 } from './lib/stats.mjs';
+import { compareInChildren } from './lib/children.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -115,29 +114,12 @@ if (process.argv[2] === '--child') {
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const started = new Date();
 const load = os.loadavg();
-const tables = [];
-const results = [];
-for (const [workload, { label }] of Object.entries(WORKLOADS)) {
-  const ns = Object.fromEntries(CONFIGS.map((c) => [c, []]));
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const config of CONFIGS) {
-      const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', config, workload], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      if (child.status !== 0) throw new Error(`child ${config} ${workload} failed: ${child.status}`);
-      ns[config].push(...JSON.parse(child.stdout).ns);
-    }
-  }
-  const base = median(ns.none);
-  const rows = CONFIGS.map((config) => {
-    const m = median(ns[config]);
-    results.push({ workload, config, medianNsPerOp: m, p90NsPerOp: p90(ns[config]), ratio: m / base, samples: ns[config].length });
-    return [config, num(m), num(p90(ns[config])), `${(m / base).toFixed(2)}×`, int(ns[config].length)];
-  });
-  tables.push(`${label}\n\n` + markdownTable(['configuration', 'median ns/op', 'p90 ns/op', 'vs none', 'samples'], rows, ['l', 'r', 'r', 'r', 'r']));
-  console.error(`  ${workload}: done`);
-}
+const { tables, results } = compareInChildren({
+  script: fileURLToPath(import.meta.url),
+  configs: CONFIGS,
+  workloads: WORKLOADS,
+  rounds: ROUNDS,
+});
 const after = os.loadavg();
 const machine = {
   date: started.toISOString(),

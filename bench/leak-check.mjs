@@ -22,7 +22,6 @@
 // Environment: BENCH_SIZES (default 10,1000,10000), BENCH_CHECKS (checks per
 // operation and N, default 2000), BENCH_ROUNDS (child processes per
 // configuration, default 5). Writes bench/results/leak-check.json.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -30,6 +29,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 
+import { compareInChildren } from './lib/children.mjs';
 import { int, markdownTable, median, num, p90, prng, shuffle } from './lib/stats.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -186,30 +186,14 @@ async function checkCost() {
 const CONFIGS = ['none', 'uv-drain', 'why-is-node-running'];
 
 function overhead() {
-  const tables = [];
-  const results = [];
-  for (const [workload, { label }] of Object.entries(WORKLOADS)) {
-    const ns = Object.fromEntries(CONFIGS.map((c) => [c, []]));
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const config of CONFIGS) {
-        const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', config, workload], {
-          encoding: 'utf8',
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
-        if (child.status !== 0) throw new Error(`child ${config} ${workload} failed: ${child.status}`);
-        ns[config].push(...JSON.parse(child.stdout).ns);
-      }
-    }
-    const base = median(ns.none);
-    const rows = CONFIGS.map((config) => {
-      const m = median(ns[config]);
-      results.push({ workload, config, medianNsPerOp: m, p90NsPerOp: p90(ns[config]), ratio: m / base, samples: ns[config].length });
-      return [config === 'none' ? 'no hook' : config, num(m), num(p90(ns[config])), `${(m / base).toFixed(2)}×`, int(ns[config].length)];
-    });
-    tables.push(`${label}\n\n` + markdownTable(['hook', 'median ns/op', 'p90 ns/op', 'vs no hook', 'samples'], rows, ['l', 'r', 'r', 'r', 'r']));
-    console.error(`  ${workload}: done`);
-  }
-  return { tables, results };
+  return compareInChildren({
+    script: fileURLToPath(import.meta.url),
+    configs: CONFIGS,
+    workloads: WORKLOADS,
+    rounds: ROUNDS,
+    names: { none: 'no hook' },
+    column: 'hook',
+  });
 }
 
 // ------------------------------------------------------------------ main ----
