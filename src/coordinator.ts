@@ -5,14 +5,12 @@ import { EventEmitter } from 'node:events';
 import { countsFor, snapshot, type HandleInfo, type OwnerCounts } from './accounting';
 import { isDrained, watchOwner } from './drain';
 import {
-  ModuleDeinitError,
   ModuleExistsError,
   ModuleInitError,
   QuitError,
   QuittingError,
   UnknownModuleError,
   UnloadTimeoutError,
-  messageOf,
 } from './errors';
 import {
   checkModuleSpec,
@@ -26,6 +24,7 @@ import {
 import { callerFile } from './code-owners';
 import { deadline, type Deadline } from './deadline';
 import { handleCapture, retainStacks, stackOf, takeMatches } from './stacks';
+import { Unload, whatIsLeft } from './unload';
 import { isTracking, trackOwners } from './owners';
 import { checkObject, checkOwner, checkTimeout, describe } from './validate';
 
@@ -91,6 +90,12 @@ export interface UnloadReport {
     callbacksInside: string[];
   };
   durationMs: number;
+  /**
+   * Loop iterations, as the drain watcher counts them: when the owner's
+   * accounting last changed or deinit last settled, and when the module was
+   * removed (set once removed). The difference is how long removal lagged.
+   */
+  iterations?: { lastChange: number; removed: number };
 }
 
 export interface QuitReport {
@@ -332,126 +337,12 @@ export class UnloadCoordinator extends EventEmitter {
 
   #unload(entry: Entry, timeoutMs: number): Promise<UnloadReport> {
     const { name, module } = entry;
-    const started = performance.now();
-    const report: UnloadReport = {
-      name,
-      kind: module.kind,
-      removed: false,
-      cleanupReturned: false,
-      deinitCalls: 0,
-      left: { counts: countsFor(name), handles: [], callbacksInside: [] },
-      durationMs: 0,
-    };
-    const snapshotReport = () => {
-      report.left = whatIsLeft(name, module, this.#releaseStacks !== undefined);
-      report.durationMs = performance.now() - started;
-      return { ...report, left: { ...report.left } };
-    };
-
-    return new Promise<UnloadReport>((resolve, reject) => {
-      let finished = false;
-      let deinitRunning = false;
-      let deinitAgain = false;
-      let last: string | undefined;
-      let stopWatching: (() => void) | undefined;
-      // The deadline covers cleanup too: a cleanup that never returns must
-      // not hang the unload (deinit is only called once cleanup returned).
-      // Never the module's timer (unload() may be called from module code),
-      // never keeping the process alive: what the module holds does.
-      const expiry = deadline(timeoutMs, () => {
-        const what = report.cleanupReturned ? 'did not drain' : 'did not return from cleanup';
-        finish(new UnloadTimeoutError(`module "${name}" ${what} within ${timeoutMs} ms`, snapshotReport()));
-      });
-
-      const finish = (error: Error | undefined) => {
-        if (finished) return;
-        finished = true;
-        expiry.cancel();
-        stopWatching?.();
-        if (error === undefined) resolve(snapshotReport());
-        else {
-          this.#emitError(error, name);
-          reject(error);
-        }
-      };
-
-      const runDeinit = async () => {
-        if (deinitRunning) {
-          deinitAgain = true;
-          return;
-        }
-        deinitRunning = true;
-        let answer: DeinitAnswer;
-        try {
-          do {
-            deinitAgain = false;
-            report.deinitCalls++;
-            answer = await module.deinit();
-            report.lastDeinit = answer;
-          } while (deinitAgain && !finished);
-        } catch (error) {
-          finish(new ModuleDeinitError(name, snapshotReport(), error));
-          return;
-        } finally {
-          deinitRunning = false;
-        }
-        if (!finished) verify(answer);
-      };
-
-      const verify = (answer: DeinitAnswer) => {
-        const counts = countsFor(name);
-        if (answer === 'done' && isDrained(counts) && module.callbacksInside().length === 0) {
-          this.emit('drained', name, counts);
-          try {
-            module.remove();
-          } catch (error) {
-            finish(error as Error);
-            return;
-          }
-          this.#entries.delete(name);
-          report.removed = true;
-          finish(undefined);
-          this.emit('unloaded', snapshotReport());
-          return;
-        }
-        const stall =
-          answer === 'again' && isDrained(counts)
-            ? 'again-with-nothing-left'
-            : answer === 'done' && counts.closing === 0 && counts.requests === 0 && counts.total > 0
-              ? 'done-but-holding'
-              : undefined;
-        if (stall !== undefined && report.stalled !== stall) {
-          report.stalled = stall;
-          this.emit('stalled', snapshotReport());
-        }
-      };
-
-      const startDrain = () => {
-        report.cleanupReturned = true;
-        if (finished) return;
-        // deinit once cleanup has returned, then whenever the accounting changes.
-        stopWatching = watchOwner(name, (counts) => {
-          const key = `${counts.total}/${counts.active}/${counts.ref}/${counts.closing}/${counts.requests}/${counts.timers}`;
-          if (key !== last) {
-            last = key;
-            void runDeinit();
-          }
-          return finished;
-        });
-      };
-
-      // Module code runs only once unload() has recorded this unload, so that
-      // a module calling unload() or quit() from its cleanup gets this promise.
-      queueMicrotask(() => {
-        this.emit('cleanup', name);
-        module.cleanup().then(startDrain, onCleanupError);
-      });
-      const onCleanupError = (error: unknown) => {
-        report.cleanupError = messageOf(error);
-        this.#emitError(error, name);
-        startDrain();
-      };
-    });
+    return new Unload(name, module, timeoutMs, {
+      remove: () => this.#entries.delete(name),
+      emit: (event, ...args) => this.emit(event, ...args),
+      error: (error) => this.#emitError(error, name),
+      stacks: this.#releaseStacks !== undefined,
+    }).promise;
   }
 
   // A module whose init failed is not registered, but its code stays until
@@ -489,14 +380,4 @@ function checkLoadOptions(module: ModuleSpec, options: LoadOptions, hostFiles: s
     throw new TypeError('The "root" and "files" options are for JS modules (a native module tags its own handles)');
   }
   return moduleCode(module, options, hostFiles);
-}
-
-function whatIsLeft(name: string, module: LoadedModule, stacks: boolean): UnloadReport['left'] {
-  if (stacks) takeMatches();
-  const handles: LeftHandle[] = snapshot()
-    .filter((h) => h.owner === name)
-    .map(({ owner: _owner, ...rest }) =>
-      stacks ? { ...rest, stack: stackOf(handleCapture(Number.parseInt(rest.id.slice(2), 16))) } : rest,
-    );
-  return { counts: countsFor(name), handles, callbacksInside: module.callbacksInside() };
 }

@@ -24,10 +24,22 @@ export interface DrainResult {
   durationMs: number;
 }
 
-/** Called with the owner's counts whenever they may have changed; return true to stop watching. */
-export type OwnerListener = (counts: OwnerCounts, iteration: number) => boolean | void;
+/**
+ * Called with the owner's counts whenever they may have changed; return true
+ * to stop watching. `atPrepare`: called from the watcher's prepare callback,
+ * at the start of a loop iteration's poll — a point where every callback of
+ * the previous phases and their microtasks have run.
+ */
+export type OwnerListener = (counts: OwnerCounts, iteration: number, atPrepare: boolean) => boolean | void;
 
-interface Watch {
+export interface WatchOptions {
+  /** While this returns true, the listener is called at every loop iteration (from the prepare callback). */
+  everyIteration?: () => boolean;
+  /** Keep the loop alive while watching (an unload in progress must not let the process end under it). */
+  holdLoop?: boolean;
+}
+
+interface Watch extends WatchOptions {
   owner: string;
   listener: OwnerListener;
 }
@@ -42,8 +54,8 @@ export function isDrained(c: OwnerCounts): boolean {
  * Calls `listener` now and then whenever `owner`'s accounting may have
  * changed, until it returns true or the returned function is called.
  */
-export function watchOwner(owner: string, listener: OwnerListener): () => void {
-  const watch: Watch = { owner, listener };
+export function watchOwner(owner: string, listener: OwnerListener, options: WatchOptions = {}): () => void {
+  const watch: Watch = { owner, listener, ...options };
   let set = watches.get(owner);
   if (set === undefined) {
     set = new Set();
@@ -52,7 +64,7 @@ export function watchOwner(owner: string, listener: OwnerListener): () => void {
   }
   set.add(watch);
   const stop = () => remove(watch);
-  if (listener(countsFor(owner), binding.watchIteration()) === true) stop();
+  if (listener(countsFor(owner), binding.watchIteration(), false) === true) stop();
   else updateJsState();
   return stop;
 }
@@ -70,7 +82,7 @@ function remove(watch: Watch): void {
 // Every caller has just had the watcher recount, so the first owner's counts
 // come from that recount, not another walk; the others are counted afresh
 // (the first owner's listeners may have run module code meanwhile).
-function notifyAll(iteration: number): void {
+function notifyAll(iteration: number, atPrepare = false): void {
   let recounted = true;
   for (const [owner, set] of [...watches]) {
     const counts = recounted ? countsOfWatched(owner) : countsFor(owner);
@@ -78,7 +90,7 @@ function notifyAll(iteration: number): void {
     for (const watch of [...set]) {
       let done: boolean | void;
       try {
-        done = watch.listener(counts, iteration);
+        done = watch.listener(counts, iteration, atPrepare);
       } catch (error) {
         remove(watch);
         queueMicrotask(() => {
@@ -92,22 +104,27 @@ function notifyAll(iteration: number): void {
   updateJsState();
 }
 
-binding.setWatchCallback(notifyAll);
+binding.setWatchCallback((iteration: number) => notifyAll(iteration, true));
 
 // JS timers and requests are invisible to libuv: while a watched owner has
 // some, the native watcher calls back every iteration, JS activity triggers
 // a recount, and the watcher holds the loop if they would hold it anyway.
-function updateJsState(): void {
+export function updateJsState(): void {
   let jsPending = false;
   let holds = false;
-  for (const owner of watches.keys()) {
+  let everyIteration = false;
+  for (const [owner, set] of watches) {
     const record = ownerRecord(owner);
     const requests = jsRequests(record);
     const timers = pendingTimers(record);
     if (requests > 0 || timers > 0) jsPending = true;
     if (requests > 0 || hasRefTimer(record)) holds = true;
+    for (const watch of set) {
+      if (watch.holdLoop === true) holds = true;
+      if (watch.everyIteration?.() === true) everyIteration = true;
+    }
   }
-  binding.setWatchJsState(jsPending, holds);
+  binding.setWatchJsState(jsPending || everyIteration, holds);
   setActivityListener(jsPending ? onActivity : null);
   // The last JS timer or request went away without a callback of the owner
   // (cleared by other code): the native watcher stops calling back every

@@ -1,0 +1,233 @@
+// One unload of one module, as a state machine (the coordinator only starts
+// it and keeps its promise):
+//
+//   cleanup ──cleanup returned or threw──▶ draining ──deinit 'done', only
+//      │                                     │  ▲    closing handles, requests
+//      │                                     │  │    or timers left──▶ verifying
+//      │                          deinit 'done'  'again', or 'done' while  │
+//      │                          and drained    holding: ask again        │ drained
+//      ▼                                     ▼                             ▼
+//   failed ◀── deadline, deinit threw ── removing ◀──────────────────────────
+//                                            │
+//                                            ▼
+//                                         removed
+//
+// deinit is asked only from the drain watcher's prepare callback, at most
+// once per loop iteration: there, every callback of the iteration's earlier
+// phases and the microtasks they queued have run, so a promise continuation
+// of the module's last request has settled its state before the question.
+// It is asked in the first iteration after cleanup returned, after every
+// change of the owner's accounting, after an asynchronous deinit settled,
+// and, while the last answer was 'again', in every later iteration. A
+// prepare handle never shortens the poll timeout: an idle loop still sleeps.
+// The unload holds the loop (the watcher is ref'd) until it settles, so the
+// process cannot end under it.
+import { countsFor, snapshot, type OwnerCounts } from './accounting';
+import { deadline, type Deadline } from './deadline';
+import { isDrained, updateJsState, watchOwner } from './drain';
+import { ModuleDeinitError, UnloadTimeoutError, messageOf } from './errors';
+import type { DeinitAnswer, LoadedModule } from './modules';
+import { binding } from './native';
+import { handleCapture, stackOf, takeMatches } from './stacks';
+import type { LeftHandle, UnloadReport } from './coordinator';
+
+export type UnloadState = 'cleanup' | 'draining' | 'verifying' | 'removed' | 'failed';
+
+export interface UnloadHooks {
+  /** Called once deinit said 'done' and nothing is left: removes the module from the coordinator. */
+  remove(): void;
+  emit(event: 'cleanup' | 'drained' | 'unloaded' | 'stalled', ...args: unknown[]): void;
+  error(error: unknown): void;
+  stacks: boolean;
+}
+
+export class Unload {
+  state: UnloadState = 'cleanup';
+  readonly promise: Promise<UnloadReport>;
+  readonly #name: string;
+  readonly #module: LoadedModule;
+  readonly #hooks: UnloadHooks;
+  readonly #report: UnloadReport;
+  readonly #started = performance.now();
+  readonly #expiry: Deadline;
+  #resolve!: (report: UnloadReport) => void;
+  #reject!: (error: Error) => void;
+  #stopWatching: () => void;
+  /** A deinit call is under way (it may be async). */
+  #asking = false;
+  /** Ask at the next prepare callback: cleanup returned, the accounting changed, or deinit settled since the last question. */
+  #askNext = false;
+  #lastCounts = '';
+  #lastChange = 0;
+  /** Iteration of the last 'again' answered with nothing of the owner left, while nothing changed since. */
+  #emptyAgainAt: number | undefined;
+
+  constructor(name: string, module: LoadedModule, timeoutMs: number, hooks: UnloadHooks) {
+    this.#name = name;
+    this.#module = module;
+    this.#hooks = hooks;
+    this.#report = {
+      name,
+      kind: module.kind,
+      removed: false,
+      cleanupReturned: false,
+      deinitCalls: 0,
+      left: { counts: countsFor(name), handles: [], callbacksInside: [] },
+      durationMs: 0,
+    };
+    this.promise = new Promise<UnloadReport>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // The deadline covers cleanup too (deinit is only asked once cleanup
+    // returned). It is uv-drain's own timer, unref'd: the unload holds the
+    // loop through the watcher, and its poll timeout still ends at the deadline.
+    this.#expiry = deadline(timeoutMs, () => this.#onDeadline(timeoutMs));
+    this.#stopWatching = watchOwner(name, (counts, iteration, atPrepare) => this.#onCounts(counts, iteration, atPrepare), {
+      holdLoop: true,
+      everyIteration: () => this.state === 'draining' && !this.#asking && (this.#askNext || this.#report.lastDeinit === 'again'),
+    });
+    // Module code runs only once unload() has recorded this unload, so that
+    // a module calling unload() or quit() from its cleanup gets this promise.
+    queueMicrotask(() => {
+      this.#hooks.emit('cleanup', name);
+      this.#module.cleanup().then(
+        () => this.#startDrain(),
+        (error: unknown) => {
+          this.#report.cleanupError = messageOf(error);
+          this.#hooks.error(error);
+          this.#startDrain();
+        },
+      );
+    });
+  }
+
+  #startDrain(): void {
+    this.#report.cleanupReturned = true;
+    if (this.state !== 'cleanup') return;
+    this.state = 'draining';
+    this.#askNext = true;
+    updateJsState();
+  }
+
+  #onCounts(counts: OwnerCounts, iteration: number, atPrepare: boolean): boolean {
+    const key = `${counts.total}/${counts.active}/${counts.ref}/${counts.closing}/${counts.requests}/${counts.timers}`;
+    if (key !== this.#lastCounts) {
+      this.#lastCounts = key;
+      this.#lastChange = iteration;
+      this.#emptyAgainAt = undefined;
+      if (this.state === 'draining') this.#askNext = true;
+    }
+    if (this.state === 'verifying') {
+      if (this.#nothingLeft(counts)) this.#remove(counts);
+    } else if (this.state === 'draining' && atPrepare && !this.#asking) {
+      if (this.#askNext || this.#report.lastDeinit === 'again') void this.#ask();
+    }
+    updateJsState();
+    return this.state === 'removed' || this.state === 'failed';
+  }
+
+  async #ask(): Promise<void> {
+    this.#asking = true;
+    this.#askNext = false;
+    let answer: DeinitAnswer;
+    const askedIn = binding.watchIteration();
+    try {
+      this.#report.deinitCalls++;
+      answer = await this.#module.deinit();
+    } catch (error) {
+      this.#asking = false;
+      this.#fail(new ModuleDeinitError(this.#name, this.#snapshotReport(), error));
+      return;
+    }
+    this.#asking = false;
+    // An asynchronous deinit that settled in a later iteration is the module's last callback.
+    if (binding.watchIteration() !== askedIn) this.#lastChange = binding.watchIteration();
+    if (this.state !== 'draining') return;
+    this.#report.lastDeinit = answer;
+    this.#onAnswer(answer, countsFor(this.#name));
+    updateJsState();
+  }
+
+  #onAnswer(answer: DeinitAnswer, counts: OwnerCounts): void {
+    if (answer === 'done') {
+      if (this.#nothingLeft(counts)) return this.#remove(counts);
+      if (counts.total > counts.closing) return this.#stall('done-but-holding');
+      // Only closing handles, requests or timers: removed the moment the last goes.
+      this.state = 'verifying';
+      return;
+    }
+    if (!isDrained(counts)) return;
+    // 'again' with nothing left: a stall once it is so in two iterations
+    // with nothing changing between (the module may be waiting on something
+    // uv-drain cannot see; it is asked again at every iteration meanwhile).
+    const iteration = binding.watchIteration();
+    if (this.#emptyAgainAt !== undefined && this.#emptyAgainAt !== iteration) this.#stall('again-with-nothing-left');
+    else this.#emptyAgainAt ??= iteration;
+  }
+
+  #nothingLeft(counts: OwnerCounts): boolean {
+    return isDrained(counts) && this.#module.callbacksInside().length === 0;
+  }
+
+  #stall(kind: NonNullable<UnloadReport['stalled']>): void {
+    if (this.#report.stalled === kind) return;
+    this.#report.stalled = kind;
+    this.#hooks.emit('stalled', this.#snapshotReport());
+  }
+
+  #remove(counts: OwnerCounts): void {
+    this.#hooks.emit('drained', this.#name, counts);
+    try {
+      this.#module.remove();
+    } catch (error) {
+      this.#fail(error as Error);
+      return;
+    }
+    this.#hooks.remove();
+    this.#report.removed = true;
+    this.#report.iterations = { lastChange: this.#lastChange, removed: binding.watchIteration() };
+    this.#settle('removed');
+    this.#resolve(this.#snapshotReport());
+    this.#hooks.emit('unloaded', this.#snapshotReport());
+  }
+
+  #onDeadline(timeoutMs: number): void {
+    if (this.state === 'removed' || this.state === 'failed') return;
+    if (this.state === 'draining' && this.#report.lastDeinit === 'again' && isDrained(countsFor(this.#name))) {
+      this.#stall('again-with-nothing-left');
+    }
+    const what = this.#report.cleanupReturned ? 'did not drain' : 'did not return from cleanup';
+    this.#fail(new UnloadTimeoutError(`module "${this.#name}" ${what} within ${timeoutMs} ms`, this.#snapshotReport()));
+  }
+
+  #fail(error: Error): void {
+    if (this.state === 'removed' || this.state === 'failed') return;
+    this.#settle('failed');
+    this.#hooks.error(error);
+    this.#reject(error);
+  }
+
+  #settle(state: 'removed' | 'failed'): void {
+    this.state = state;
+    this.#expiry.cancel();
+    this.#stopWatching();
+  }
+
+  #snapshotReport(): UnloadReport {
+    this.#report.left = whatIsLeft(this.#name, this.#module, this.#hooks.stacks);
+    this.#report.durationMs = performance.now() - this.#started;
+    return { ...this.#report, left: { ...this.#report.left } };
+  }
+}
+
+/** What a module still has on the loop: counts, handles (with creation stacks when captured), callbacks inside its code. */
+export function whatIsLeft(name: string, module: LoadedModule, stacks: boolean): UnloadReport['left'] {
+  if (stacks) takeMatches();
+  const handles: LeftHandle[] = snapshot()
+    .filter((h) => h.owner === name)
+    .map(({ owner: _owner, ...rest }) =>
+      stacks ? { ...rest, stack: stackOf(handleCapture(Number.parseInt(rest.id.slice(2), 16))) } : rest,
+    );
+  return { counts: countsFor(name), handles, callbacksInside: module.callbacksInside() };
+}
