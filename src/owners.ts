@@ -1,22 +1,21 @@
-// Owner attribution at birth: which owner was current when a handle, a JS
-// timer or a JS request came into being.
+// Owner attribution at birth: which owner a handle, a JS timer or a JS
+// request belongs to when it comes into being (ownerAtBirth has the rules, in
+// the README's order).
 //
 // Node fires async_hooks `init` in a wrap's constructor, before the wrap
 // creates its uv handle; libuv appends the new handle at the tail of the
 // loop's handle queue. So `init` tells the addon "one handle of type T for
-// owner O comes next" and the addon tags the first untagged handle of type T
-// appended after the tail it saw then (native/loop_state.cc). Timers and
-// requests have no handle of their own: they are counted here.
+// owner O comes next", the addon puts a birth mark of its own at the tail and
+// tags the first unclaimed handle of type T after it (native/loop_state.cc).
+// Timers and requests have no handle of their own: they are counted here.
 import { AsyncLocalStorage, createHook, executionAsyncId } from 'node:async_hooks';
 import dns = require('node:dns');
 import * as http from 'node:http';
 import * as https from 'node:https';
-
-import { addCodeRoots, hasCodeRoots, NODE, ownerByCode } from './code-owners';
-
-import { binding, OWNER_INDEX_MASK } from './native';
 import { promisify } from 'node:util';
 
+import { addCodeRoots, hasCodeRoots, NODE, ownerByCode } from './code-owners';
+import { binding, OWNER_INDEX_MASK } from './native';
 import { checkBoolean, checkFunction, checkOwner } from './validate';
 
 /** async_hooks resource type -> uv handle type; deferred: the handle is made by a later call (spawn, start). */

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import * as uv from '../dist/index.js';
 import { binding } from '../dist/native.js';
+import { loadFixture } from './fixture.js';
 import { expectBackAtBaseline, loopBaseline, until } from './helpers.js';
 
 const require = createRequire(import.meta.url);
@@ -102,6 +103,31 @@ describe('each shape, unloaded while working, in this process', () => {
       await coordinator.quit();
     });
   }
+});
+
+describe('the C commit module (examples/c-module/commit_module.c), unloaded while committing', () => {
+  it('removed at most 2 iterations after its last callback, every acknowledged commit on disk', async () => {
+    const so = fs.realpathSync(fileURLToPath(new URL('../build/Release/commit_module.so', import.meta.url)));
+    const fx = loadFixture();
+    const file = path.join(tmp, 'c-commits.log');
+    process.env.UV_DRAIN_COMMIT_FILE = file;
+    const coordinator = new uv.UnloadCoordinator({ timeoutMs: 10_000 });
+    try {
+      await coordinator.load('commit_module', { native: so });
+      await until(() => fx.moduleQuery(so, 'commit_module_acked', 'u64') >= 3, 'commits to be acknowledged');
+      const report = await coordinator.unload('commit_module');
+      expect(report.removed).toBe(true);
+      const { lastChange, removed } = report.iterations!;
+      lags.commit_module = removed - lastChange;
+      expect(removed - lastChange).toBeLessThanOrEqual(2);
+      const seqs = lines(file).map(Number);
+      expect(seqs.length).toBeGreaterThanOrEqual(3);
+      expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    } finally {
+      delete process.env.UV_DRAIN_COMMIT_FILE;
+      await coordinator.quit();
+    }
+  });
 });
 
 describe('each shape in a child process with nothing else alive', () => {
