@@ -150,21 +150,58 @@ export function ownerByCode<T>(
   handle = true,
 ): T | typeof NODE | undefined {
   const sites = callSites(above, handle ? HANDLE_FRAMES : OTHER_FRAMES);
+  return verdictOfFiles<T>(
+    sites.map((site) => site.getFileName()),
+    timer,
+    true,
+  );
+}
+
+/**
+ * Whether a formatted creation stack (its `at ...` lines, uv-drain's own
+ * frames left out) says Node's shared machinery made the resource: the rule
+ * of ownerByCode, for what was captured without reading the stack at birth
+ * (leak checks read it only for what outlives a test).
+ */
+export function sharedByStack(lines: readonly string[], timer: boolean): boolean {
+  return verdictOfFiles(lines.map(fileOfFrame), timer, false) === NODE;
+}
+
+/** The script of one formatted stack frame (`at f (file:1:2)`, `at file:1:2`), or null. */
+function fileOfFrame(line: string): string | null {
+  const m = /\((.+?):\d+:\d+\)\s*$/.exec(line) ?? /^\s*at (?:async )?(.+?):\d+:\d+\s*$/.exec(line);
+  return m === null ? null : m[1];
+}
+
+// Frames from the innermost outward. Node's frames inner to the first frame
+// of other code are the API that code called: the resource is Node's own if
+// fetch's dispatcher (bundled undici) made it, or, for a timer, if Node made
+// it two or more of its own calls deep. Past that frame, the innermost
+// module frame decides (`owners`: look for one).
+function verdictOfFiles<T>(
+  files: readonly (string | null | undefined)[],
+  timer: boolean,
+  owners: boolean,
+): T | typeof NODE | undefined {
   let nodeCalls = 0;
-  for (const site of sites) {
-    const file = site.getFileName();
+  let pastApi = false;
+  for (const file of files) {
     if (typeof file !== 'string' || file === '') continue;
     if (file.startsWith('node:')) {
+      if (pastApi) continue;
       if (file.startsWith(UNDICI)) return NODE;
       if (timer && !TIMER_FILES.has(file) && !file.startsWith('node:internal/async_hooks')) nodeCalls++;
       continue;
     }
-    if (timer && nodeCalls >= 2) return NODE;
-    timer = false; // past the API the code called: only the owner is left to find
+    if (!pastApi) {
+      if (timer && nodeCalls >= 2) return NODE;
+      pastApi = true;
+    }
+    if (!owners) return undefined;
     const owner = ownerOfFile(file);
     if (owner === null) continue;
     if (owner === AMBIGUOUS) return undefined;
     return owner as T;
   }
-  return timer && nodeCalls >= 2 ? NODE : undefined;
+  return !pastApi && timer && nodeCalls >= 2 ? NODE : undefined;
 }

@@ -9,6 +9,7 @@ import { binding } from './native';
 import {
   handleCapture,
   isRunnerMade,
+  isSharedMade,
   nextEpoch,
   onTimerBirth,
   retainStacks,
@@ -346,12 +347,16 @@ function quickWaiting(
     const fd = records[r + 4];
     if (stdioHandles.get(key) === type) continue;
     if (fd >= 0 && fd <= 2 && (type === 'tty' || type === 'pipe' || type === 'tcp')) continue;
+    const capture = opts.tracking ? handleCapture(key) : undefined;
+    if (capture !== undefined && uvTypeOf(capture.asyncType) === type && isSharedMade(capture)) continue;
     return true;
   }
   for (const timer of timers) {
     const capture = timerCapture(timer);
     const type = capture?.asyncType === 'Immediate' ? 'Immediate' : 'Timeout';
-    if (!opts.ignoreTypes.has(type) && (capture === undefined || !isRunnerMade(capture))) return true;
+    if (!opts.ignoreTypes.has(type) && (capture === undefined || !(isRunnerMade(capture) || isSharedMade(capture)))) {
+      return true;
+    }
   }
   if (counted !== null) {
     for (const type of TIMER_TYPES) if (counted[type] > 0 && !opts.ignoreTypes.has(type)) return true;
@@ -473,7 +478,7 @@ const NODE_BINARY = realpathOr(process.execPath);
 
 function isIgnored(opts: Resolved, leak: Leak, capture: Capture | undefined): boolean {
   if (leak.kind === 'handle' && isNodesOwn(leak)) return true;
-  if (capture !== undefined && isRunnerMade(capture)) return true;
+  if (capture !== undefined && (isRunnerMade(capture) || isSharedMade(capture))) return true;
   if (opts.ignoreTypes.has(leak.type)) return true;
   if (leak.module !== null) {
     for (const m of opts.ignoreModules) {

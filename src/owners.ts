@@ -94,6 +94,8 @@ const syncOwners: OwnerRecord[] = [];
 const codeScopes: { owner: OwnerRecord; origin: Error | null }[] = [];
 let tracking = false;
 let suppressed = 0;
+/** Inside a global agent's createConnection: what is born is the process's (shared), not only nobody's. */
+let sharing = 0;
 let resolveQueued = false;
 
 /** The record of `owner`, created on first use (ids are per loop and permanent). */
@@ -206,9 +208,15 @@ function onInit(asyncId: number, type: string, triggerAsyncId: number, resource:
   if (verdict === NODE && handle === undefined) return;
   const owner = verdict === NODE ? undefined : verdict;
   // Observers (creation stacks) see handles and timers only: building a
-  // record for every promise would double the cost of tracking.
-  if (birthObserver !== null && suppressed === 0 && (handle !== undefined || type === 'Timeout' || type === 'Immediate')) {
-    observeBirth(asyncId, type, triggerAsyncId, resource, owner, handle);
+  // record for every promise would double the cost of tracking. What Node's
+  // shared machinery makes is seen too, marked shared (no test's leak).
+  const shared = sharing > 0 || verdict === NODE;
+  if (
+    birthObserver !== null &&
+    (suppressed === 0 || shared) &&
+    (handle !== undefined || type === 'Timeout' || type === 'Immediate')
+  ) {
+    observeBirth(asyncId, type, triggerAsyncId, resource, owner, handle, shared);
     return;
   }
   if (owner === undefined) {
@@ -285,6 +293,8 @@ export interface Birth {
   handleSeq: number;
   /** When Node is continuing a call of module code (a lookup's callback): the stack of that call. */
   origin: Error | null;
+  /** Made by Node's shared machinery (a global agent's pooled socket, fetch's dispatcher): nobody's leak. */
+  shared: boolean;
 }
 
 let birthObserver: ((birth: Birth) => void) | null = null;
@@ -309,6 +319,7 @@ function observeBirth(
   resource: unknown,
   owner: OwnerRecord | undefined,
   handle: { type: number; deferred: boolean } | undefined,
+  shared: boolean,
 ): void {
   let handleSeq = -1;
   if (owner !== undefined) handleSeq = countBirth(asyncId, type, resource, owner, handle);
@@ -317,7 +328,7 @@ function observeBirth(
     queueResolve();
   }
   const origin = codeScopes[codeScopes.length - 1]?.origin ?? null;
-  birthObserver?.({ asyncId, triggerAsyncId, type, resource, owner: owner?.name ?? null, handleSeq, origin });
+  birthObserver?.({ asyncId, triggerAsyncId, type, resource, owner: owner?.name ?? null, handleSeq, origin, shared });
 }
 
 function beginRequest(asyncId: number, owner: OwnerRecord): void {
@@ -444,9 +455,11 @@ function shareGlobalAgents(): void {
     if (typeof create !== 'function') continue;
     agent.createConnection = function sharedConnection(this: unknown, ...args: unknown[]) {
       suppressed++;
+      sharing++;
       try {
         return (create as (...a: unknown[]) => unknown).apply(this, args);
       } finally {
+        sharing--;
         suppressed--;
       }
     };

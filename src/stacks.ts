@@ -12,6 +12,7 @@
 // may apply) costs far more than capturing.
 import path = require('node:path');
 
+import { sharedByStack } from './code-owners';
 import { binding } from './native';
 import { setBirthObserver, type Birth } from './owners';
 
@@ -29,6 +30,10 @@ export interface Capture {
   readonly error: Error | null;
   /** The call of module code that Node was continuing at birth (a lookup's callback), if any. */
   readonly origin: Error | null;
+  /** Known at birth to be made by Node's shared machinery (a global agent's socket). */
+  readonly shared: boolean;
+  /** TCP sockets: the wrap, held weakly (its addresses tell a pooled connection's server side). */
+  readonly wrap?: WeakRef<object>;
 }
 
 /** The uv handle type an async resource type makes, or null (owners.ts keeps the table). */
@@ -74,6 +79,7 @@ export function retainStacks(): () => void {
       pendingBySeq.clear();
       byAsyncId.clear();
       byAddress.clear();
+      sharedSockets.clear();
     }
   };
 }
@@ -130,6 +136,10 @@ function observe(birth: Birth): void {
     return;
   }
   const capture = makeCapture(birth, captureStack());
+  if (birth.type === 'TCPWRAP' && typeof birth.resource === 'object' && birth.resource !== null) {
+    (capture as { wrap?: WeakRef<object> }).wrap = new WeakRef(birth.resource);
+    if (birth.shared) sharedSockets.add(capture);
+  }
   pendingBySeq.set(birth.handleSeq, { capture, round });
   byAsyncId.set(birth.asyncId, capture);
   if (++birthsSincePrune >= PRUNE_EVERY) queueMicrotask(prune);
@@ -152,6 +162,7 @@ function makeCapture(birth: Birth, error: Error | null): Capture {
     epoch: epoch++,
     error,
     origin: birth.origin,
+    shared: birth.shared,
   };
 }
 
@@ -224,6 +235,69 @@ const RUNNER_PARTS = [
 ];
 
 const runnerMade = new WeakMap<Capture, boolean>();
+const sharedMade = new WeakMap<Capture, boolean>();
+const stackShared = new WeakMap<Capture, boolean>();
+/** Captures of the pooled client sockets of Node's global agents (forgotten once their wrap is gone). */
+const sharedSockets = new Set<Capture>();
+
+type TcpWrap = { getsockname?(out: object): number; getpeername?(out: object): number };
+
+function addressOf(capture: Capture, which: 'getsockname' | 'getpeername'): string | null {
+  const wrap = capture.wrap?.deref() as TcpWrap | undefined;
+  const out: { address?: string; port?: number } = {};
+  if (typeof wrap?.[which] !== 'function' || wrap[which]!(out) !== 0 || out.port === undefined) return null;
+  return `${out.address}:${out.port}`;
+}
+
+// The server side of a connection a shared pool opened in this process (a
+// server from beforeAll accepting the global agent's keep-alive socket) is
+// the pool's too: its peer is one of the pooled sockets.
+function servesSharedSocket(capture: Capture): boolean {
+  if (capture.asyncType !== 'TCPWRAP') return false;
+  // Sockets fetch's dispatcher opened are known by their stacks: look once.
+  for (const other of byAddress.values()) {
+    if (other.asyncType === 'TCPWRAP' && other !== capture && !stackShared.has(other)) sharedByOwnStack(other);
+  }
+  if (sharedSockets.size === 0) return false;
+  const peer = addressOf(capture, 'getpeername');
+  if (peer === null) return false;
+  for (const client of sharedSockets) {
+    if (client.wrap?.deref() === undefined) sharedSockets.delete(client);
+    else if (addressOf(client, 'getsockname') === peer) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether Node's shared machinery made this resource for the whole process
+ * (code-owners.ts has the rule): a socket of a global agent's pool, what
+ * fetch's dispatcher makes, a timer Node makes deep inside its own APIs (the
+ * http Date-header cache). Read from the creation stack when first asked.
+ */
+export function isSharedMade(capture: Capture): boolean {
+  if (capture.shared) return true;
+  let known = sharedMade.get(capture);
+  if (known === undefined && servesSharedSocket(capture)) {
+    known = true;
+    sharedMade.set(capture, known);
+  }
+  return known ?? sharedByOwnStack(capture);
+}
+
+/** The stack rule alone, kept once known (a connection can still turn out to serve a pooled socket). */
+function sharedByOwnStack(capture: Capture): boolean {
+  let known = stackShared.get(capture);
+  if (known === undefined) {
+    const lines = (capture.error?.stack ?? '')
+      .split('\n')
+      .filter((line) => /^\s+at /.test(line) && !OWN_DIRS.some((dir) => line.includes(dir) || line.includes('file://' + dir)));
+    known = capture.error !== null && sharedByStack(lines, capture.asyncType === 'Timeout' || capture.asyncType === 'Immediate');
+    stackShared.set(capture, known);
+    if (known) sharedMade.set(capture, true);
+    if (known && capture.asyncType === 'TCPWRAP') sharedSockets.add(capture);
+  }
+  return known;
+}
 
 /**
  * Whether a test runner made this resource for itself: its stack has frames
