@@ -246,7 +246,9 @@ function addressOf(capture: Capture, which: 'getsockname' | 'getpeername'): stri
   const wrap = capture.wrap?.deref() as TcpWrap | undefined;
   const out: { address?: string; port?: number } = {};
   if (typeof wrap?.[which] !== 'function' || wrap[which]!(out) !== 0 || out.port === undefined) return null;
-  return `${out.address}:${out.port}`;
+  // A dual-stack server sees an IPv4 peer as ::ffff:a.b.c.d.
+  const address = out.address?.startsWith('::ffff:') ? out.address.slice(7) : out.address;
+  return `${address}:${out.port}`;
 }
 
 // The server side of a connection a shared pool opened in this process (a

@@ -66,6 +66,7 @@ describe('Vitest on a project that uses uv-drain/vitest as its setup file', () =
         'shared http reuses the global agent keep-alive socket': 'passed',
         'shared http fetches through the global dispatcher': 'passed',
         'shared http leaks a keep-alive agent of its own': 'failed',
+        'shared http, server on the default (dual-stack) address fetches over IPv4': 'passed',
       });
       expect(results.get('shared http leaks a keep-alive agent of its own')!.message).toMatch(/left \d+ handles? alive/);
       const server = results.get('a suite leaks a server')!.message;

@@ -57,3 +57,20 @@ describe('shared http', () => {
     expect(await get(agent)).toBe('hello');
   });
 });
+
+describe('shared http, server on the default (dual-stack) address', () => {
+  let dual: http.Server;
+  beforeAll(async () => {
+    dual = http.createServer((req, res) => res.end('dual'));
+    await new Promise<void>((resolve) => dual.listen(0, resolve)); // '::' where IPv6 is on: peers show as ::ffff:127.0.0.1
+  });
+  afterAll(async () => {
+    dual.closeAllConnections();
+    await new Promise((resolve) => dual.close(resolve));
+  });
+
+  it('fetches over IPv4', async () => {
+    const res = await fetch(`http://127.0.0.1:${(dual.address() as { port: number }).port}/`);
+    expect(await res.text()).toBe('dual');
+  });
+});
