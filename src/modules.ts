@@ -40,7 +40,8 @@ export interface LoadedModule {
   readonly kind: 'js' | 'native';
   init(): Promise<void>;
   cleanup(): Promise<void>;
-  deinit(): Promise<DeinitAnswer>;
+  /** The answer, synchronously when the module's deinit is synchronous (the per-iteration question is cheap then). */
+  deinit(): DeinitAnswer | Promise<DeinitAnswer>;
   /** Live handles whose callbacks lie inside the module's code (native only). */
   callbacksInside(): string[];
   /** Forgets the module: drops the JS module (and its CommonJS cache entry) or dlcloses the C one. */
@@ -201,13 +202,16 @@ function jsModule(name: string, mod: JsModule, cjsFile: string | undefined, rele
     async cleanup() {
       await asModule(name, () => mod.cleanup?.(ctx));
     },
-    async deinit() {
+    deinit() {
       if (mod.deinit === undefined) return 'done';
-      const answer = await asModule(name, () => mod.deinit!(ctx));
-      if (answer !== 'done' && answer !== 'again') {
-        throw new TypeError(`deinit must answer 'done' or 'again', answered ${describe(answer)}`);
-      }
-      return answer;
+      const answer: unknown = asModule(name, () => mod.deinit!(ctx));
+      const check = (a: unknown): DeinitAnswer => {
+        if (a !== 'done' && a !== 'again') throw new TypeError(`deinit must answer 'done' or 'again', answered ${describe(a)}`);
+        return a;
+      };
+      return typeof (answer as { then?: unknown } | null)?.then === 'function'
+        ? Promise.resolve(answer).then(check)
+        : check(answer);
     },
     callbacksInside: () => [],
     remove() {
@@ -232,7 +236,7 @@ function openNative(name: string, file: string, symbols: string): LoadedModule {
     async cleanup() {
       check('cleanup', c.cleanup(handle));
     },
-    async deinit() {
+    deinit() {
       const rc = c.deinit(handle);
       if (rc === 0) return 'done';
       if (rc === UV_EAGAIN || rc === UV_EBUSY) return 'again';

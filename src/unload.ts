@@ -85,7 +85,7 @@ export class Unload {
     this.#expiry = deadline(timeoutMs, () => this.#onDeadline(timeoutMs));
     this.#stopWatching = watchOwner(name, (counts, iteration, atPrepare) => this.#onCounts(counts, iteration, atPrepare), {
       holdLoop: true,
-      everyIteration: () => this.state === 'draining' && !this.#asking && (this.#askNext || this.#report.lastDeinit === 'again'),
+      everyIteration: () => this.#wantsEveryIteration(),
     });
     // Module code runs only once unload() has recorded this unload, so that
     // a module calling unload() or quit() from its cleanup gets this promise.
@@ -110,7 +110,13 @@ export class Unload {
     updateJsState();
   }
 
+  /** Whether the watcher must call back at every iteration (the native flag follows it). */
+  #wantsEveryIteration(): boolean {
+    return this.state === 'draining' && !this.#asking && (this.#askNext || this.#report.lastDeinit === 'again');
+  }
+
   #onCounts(counts: OwnerCounts, iteration: number, atPrepare: boolean): boolean {
+    const wanted = this.#wantsEveryIteration();
     const key = `${counts.total}/${counts.active}/${counts.ref}/${counts.closing}/${counts.requests}/${counts.timers}`;
     if (key !== this.#lastCounts) {
       this.#lastCounts = key;
@@ -121,32 +127,53 @@ export class Unload {
     if (this.state === 'verifying') {
       if (this.#nothingLeft(counts)) this.#remove(counts);
     } else if (this.state === 'draining' && atPrepare && !this.#asking) {
-      if (this.#askNext || this.#report.lastDeinit === 'again') void this.#ask();
+      if (this.#askNext || this.#report.lastDeinit === 'again') this.#ask(counts);
     }
-    updateJsState();
+    if (this.#wantsEveryIteration() !== wanted) updateJsState();
     return this.state === 'removed' || this.state === 'failed';
   }
 
-  async #ask(): Promise<void> {
+  // `counts`: the owner's accounting when the question is asked. A
+  // synchronous 'again' is judged on them (the question is asked at every
+  // iteration: it must cost no walk of the loop); a 'done' always on a fresh count.
+  #ask(counts: OwnerCounts): void {
     this.#asking = true;
     this.#askNext = false;
-    let answer: DeinitAnswer;
     const askedIn = binding.watchIteration();
+    this.#report.deinitCalls++;
+    let answer: DeinitAnswer | Promise<DeinitAnswer>;
     try {
-      this.#report.deinitCalls++;
-      answer = await this.#module.deinit();
+      answer = this.#module.deinit();
     } catch (error) {
-      this.#asking = false;
-      this.#fail(new ModuleDeinitError(this.#name, this.#snapshotReport(), error));
+      this.#onDeinitError(error);
       return;
     }
+    if (typeof answer === 'string') {
+      this.#settled(answer, askedIn, counts);
+      return;
+    }
+    answer.then(
+      (a) => {
+        const wanted = this.#wantsEveryIteration();
+        this.#settled(a, askedIn, undefined);
+        if (this.#wantsEveryIteration() !== wanted) updateJsState();
+      },
+      (error: unknown) => this.#onDeinitError(error),
+    );
+  }
+
+  #settled(answer: DeinitAnswer, askedIn: number, counts: OwnerCounts | undefined): void {
     this.#asking = false;
     // An asynchronous deinit that settled in a later iteration is the module's last callback.
     if (binding.watchIteration() !== askedIn) this.#lastChange = binding.watchIteration();
     if (this.state !== 'draining') return;
     this.#report.lastDeinit = answer;
-    this.#onAnswer(answer, countsFor(this.#name));
-    updateJsState();
+    this.#onAnswer(answer, answer === 'done' || counts === undefined ? countsFor(this.#name) : counts);
+  }
+
+  #onDeinitError(error: unknown): void {
+    this.#asking = false;
+    this.#fail(new ModuleDeinitError(this.#name, this.#snapshotReport(), error));
   }
 
   #onAnswer(answer: DeinitAnswer, counts: OwnerCounts): void {
