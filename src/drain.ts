@@ -124,8 +124,14 @@ export function updateJsState(): void {
       if (watch.everyIteration?.() === true) everyIteration = true;
     }
   }
-  binding.setWatchJsState(jsPending || everyIteration, holds);
-  setActivityListener(jsPending ? onActivity : null);
+  // Called at every iteration while something is re-counted: native calls only on change.
+  const callBack = jsPending || everyIteration;
+  if (callBack !== sentState.callBack || holds !== sentState.holds) {
+    sentState.callBack = callBack;
+    sentState.holds = holds;
+    binding.setWatchJsState(callBack, holds);
+  }
+  if (jsPending !== lastJsPending) setActivityListener(jsPending ? onActivity : null);
   // The last JS timer or request went away without a callback of the owner
   // (cleared by other code): the native watcher stops calling back every
   // iteration, so tell the watchers now or they would never hear of it.
@@ -142,6 +148,8 @@ export function updateJsState(): void {
 
 let lastJsPending = false;
 let notifyQueued = false;
+/** What the native watcher was last told (it starts with neither). */
+const sentState = { callBack: false, holds: false };
 
 function onActivity(): void {
   binding.watchRecount();

@@ -57,7 +57,7 @@ export class Unload {
   #asking = false;
   /** Ask at the next prepare callback: cleanup returned, the accounting changed, or deinit settled since the last question. */
   #askNext = false;
-  #lastCounts = '';
+  #lastCounts: OwnerCounts | undefined;
   #lastChange = 0;
   /** Iteration of the last 'again' answered with nothing of the owner left, while nothing changed since. */
   #emptyAgainAt: number | undefined;
@@ -117,9 +117,8 @@ export class Unload {
 
   #onCounts(counts: OwnerCounts, iteration: number, atPrepare: boolean): boolean {
     const wanted = this.#wantsEveryIteration();
-    const key = `${counts.total}/${counts.active}/${counts.ref}/${counts.closing}/${counts.requests}/${counts.timers}`;
-    if (key !== this.#lastCounts) {
-      this.#lastCounts = key;
+    if (!sameCounts(counts, this.#lastCounts)) {
+      this.#lastCounts = counts;
       this.#lastChange = iteration;
       this.#emptyAgainAt = undefined;
       if (this.state === 'draining') this.#askNext = true;
@@ -127,7 +126,7 @@ export class Unload {
     if (this.state === 'verifying') {
       if (this.#nothingLeft(counts)) this.#remove(counts);
     } else if (this.state === 'draining' && atPrepare && !this.#asking) {
-      if (this.#askNext || this.#report.lastDeinit === 'again') this.#ask(counts);
+      if (this.#askNext || this.#report.lastDeinit === 'again') this.#ask(counts, iteration);
     }
     if (this.#wantsEveryIteration() !== wanted) updateJsState();
     return this.state === 'removed' || this.state === 'failed';
@@ -136,10 +135,9 @@ export class Unload {
   // `counts`: the owner's accounting when the question is asked. A
   // synchronous 'again' is judged on them (the question is asked at every
   // iteration: it must cost no walk of the loop); a 'done' always on a fresh count.
-  #ask(counts: OwnerCounts): void {
+  #ask(counts: OwnerCounts, askedIn: number): void {
     this.#asking = true;
     this.#askNext = false;
-    const askedIn = binding.watchIteration();
     this.#report.deinitCalls++;
     let answer: DeinitAnswer | Promise<DeinitAnswer>;
     try {
@@ -165,7 +163,10 @@ export class Unload {
   #settled(answer: DeinitAnswer, askedIn: number, counts: OwnerCounts | undefined): void {
     this.#asking = false;
     // An asynchronous deinit that settled in a later iteration is the module's last callback.
-    if (binding.watchIteration() !== askedIn) this.#lastChange = binding.watchIteration();
+    if (counts === undefined) {
+      const now = binding.watchIteration();
+      if (now !== askedIn) this.#lastChange = now;
+    }
     if (this.state !== 'draining') return;
     this.#report.lastDeinit = answer;
     this.#onAnswer(answer, answer === 'done' || counts === undefined ? countsFor(this.#name) : counts);
@@ -192,6 +193,7 @@ export class Unload {
     if (this.#emptyAgainAt !== undefined && this.#emptyAgainAt !== iteration) this.#stall('again-with-nothing-left');
     else this.#emptyAgainAt ??= iteration;
   }
+
 
   #nothingLeft(counts: OwnerCounts): boolean {
     return isDrained(counts) && this.#module.callbacksInside().length === 0;
@@ -257,4 +259,16 @@ export function whatIsLeft(name: string, module: LoadedModule, stacks: boolean):
       stacks ? { ...rest, stack: stackOf(handleCapture(Number.parseInt(rest.id.slice(2), 16))) } : rest,
     );
   return { counts: countsFor(name), handles, callbacksInside: module.callbacksInside() };
+}
+
+function sameCounts(a: OwnerCounts, b: OwnerCounts | undefined): boolean {
+  return (
+    b !== undefined &&
+    a.total === b.total &&
+    a.active === b.active &&
+    a.ref === b.ref &&
+    a.closing === b.closing &&
+    a.requests === b.requests &&
+    a.timers === b.timers
+  );
 }
