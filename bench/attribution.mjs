@@ -24,33 +24,15 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 
 import { compareInChildren } from './lib/children.mjs';
+import { promiseHeavy, timeoutHeavy } from './lib/workloads.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const CONFIGS = ['none', 'tracking', 'code', 'why-is-node-running'];
 
 const WORKLOADS = {
-  promises: {
-    label: 'promise-heavy: 100 000 awaits of async functions',
-    ops: 100_000,
-    async run() {
-      const step = async (i) => {
-        await null;
-        return i + 1;
-      };
-      let s = 0;
-      for (let i = 0; i < 50_000; i++) s = await step(s);
-      return s;
-    },
-  },
-  timeouts: {
-    label: 'timer births: 20 000 setTimeout + clearTimeout',
-    ops: 20_000,
-    async run() {
-      const f = () => {};
-      for (let i = 0; i < 20_000; i++) clearTimeout(setTimeout(f, 1_000));
-    },
-  },
+  promises: promiseHeavy,
+  timeouts: { ...timeoutHeavy, label: 'timer births: 20 000 setTimeout + clearTimeout' },
   requests: {
     label: 'request births: 2 000 fs.stat callbacks, one after the other',
     ops: 2_000,

@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 
 import { compareInChildren } from './lib/children.mjs';
+import { promiseHeavy, timeoutHeavy } from './lib/workloads.mjs';
 import { int, markdownTable, median, num, p90, prng, shuffle } from './lib/stats.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -59,27 +60,8 @@ async function runChild(config, workload) {
 }
 
 const WORKLOADS = {
-  promises: {
-    label: 'promise-heavy: 100 000 awaits of async functions',
-    ops: 100_000,
-    async run() {
-      const step = async (i) => {
-        await null;
-        return i + 1;
-      };
-      let s = 0;
-      for (let i = 0; i < 50_000; i++) s = await step(s); // 2 promises + 2 awaits each
-      return s;
-    },
-  },
-  timeouts: {
-    label: 'timeout-heavy: 20 000 setTimeout + clearTimeout',
-    ops: 20_000,
-    async run() {
-      const f = () => {};
-      for (let i = 0; i < 20_000; i++) clearTimeout(setTimeout(f, 1_000));
-    },
-  },
+  promises: promiseHeavy,
+  timeouts: timeoutHeavy,
   immediates: {
     label: 'immediate-heavy: 20 000 setImmediate in a chain',
     ops: 20_000,
