@@ -567,14 +567,35 @@ export function formatLeakReport(report: LeakReport, options: FormatOptions = {}
   if (options.color !== undefined) checkBoolean(options.color, 'color');
   const c = colours(options.color === true);
   const lines: string[] = [options.title ?? summary(report)];
+  // Leaks alike but for their id and fd (same type, state, owner, module and
+  // creation stack: a loop that made 50 workers) are one entry.
+  const groups = new Map<string, Leak[]>();
   for (const leak of report.leaks) {
+    const key = `${leak.type}\u0000${describeLeak({ ...leak, fd: null })}\u0000${leak.stack ?? ''}`;
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [leak]);
+    else group.push(leak);
+  }
+  let shown = 0;
+  for (const group of groups.values()) {
+    if (shown === MAX_ENTRIES) break;
+    shown++;
+    const leak = group[0];
     lines.push('');
-    lines.push('  ' + c.bold(leak.type) + ' ' + c.dim(leak.id) + '  ' + describeLeak(leak));
+    if (group.length === 1) lines.push('  ' + c.bold(leak.type) + ' ' + c.dim(leak.id) + '  ' + describeLeak(leak));
+    else lines.push(`  ${group.length} × ` + c.bold(leak.type) + '  ' + describeLeak({ ...leak, fd: null }));
     if (leak.stack !== null) lines.push(c.dim(leak.stack));
     else if (!report.tracking) lines.push(c.dim('    (no creation stack: tracking is off)'));
   }
+  if (groups.size > shown) {
+    const rest = [...groups.values()].slice(shown).reduce((n, g) => n + g.length, 0);
+    lines.push('', `  … and ${rest} more (the full list is the report's \`leaks\`)`);
+  }
   return lines.join('\n');
 }
+
+/** Entries (groups of alike leaks) a formatted report shows before "and N more". */
+const MAX_ENTRIES = 20;
 
 function summary(report: LeakReport): string {
   if (report.ok) return 'uv-drain: nothing leaked';

@@ -492,6 +492,25 @@ describe('formatLeakReport()', () => {
     expect(formatLeakReport({ ...report, ok: true, leaks: [] })).toBe('uv-drain: nothing leaked');
   });
 
+  it('alike leaks (same type, state, owner, module, stack) are one entry; at most 20 entries, then how many more', async () => {
+    const check = leakCheck({ tracking: true, graceMs: 20 });
+    check.begin();
+    const servers: net.Server[] = [];
+    for (let i = 0; i < 30; i++) servers.push(net.createServer().listen(0)); // site:alike
+    const timers: NodeJS.Timeout[] = [];
+    for (let i = 0; i < 25; i++) timers.push(setTimeout(() => {}, 60_000 + i)); // site:distinct
+    const report = await check.end();
+    for (const t of timers) clearTimeout(t);
+    await Promise.all(servers.map(closeServer));
+    expect(report.leaks.length).toBe(55);
+    const text = formatLeakReport(report);
+    expect(text).toContain(`30 × tcp  active ref, owner -, module ${NODE}`);
+    expect(text.split('\n').filter((l) => l.includes(siteOf('// site:alike'))).length).toBe(1);
+    // 1 group of servers and 19 of the 25 distinct timers shown, 6 timers not.
+    expect(text.split('\n').filter((l) => /^ {2}Timeout /.test(l)).length).toBe(19);
+    expect(text).toContain("… and 6 more (the full list is the report's `leaks`)");
+  });
+
   it('LeakError carries the report and code UVD_ERR_LEAK', () => {
     const report: LeakReport = { ok: false, leaks: [], ignored: 0, waitedMs: 0, iterations: 0, tracking: false };
     const error = new LeakError('leaked', report);
