@@ -7,6 +7,7 @@ import { colours } from './cli/colours';
 import { UvDrainError } from './errors';
 import { binding } from './native';
 import {
+  describeResource,
   handleCapture,
   isRunnerMade,
   isSharedMade,
@@ -46,6 +47,8 @@ export interface LeakCheckOptions {
 /** A handle born since begin() and still on the loop at end(). */
 export interface LeakedHandle extends HandleInfo {
   kind: 'handle';
+  /** What it is, as Node names it (`TCP server 127.0.0.1:3000`, `child process pid 4242`...), when known (tracking on). */
+  resource: string | null;
   /** Creation stack trimmed to user frames (tracking on), else null. */
   stack: string | null;
 }
@@ -310,7 +313,12 @@ function findLeaks(opts: Resolved, state: Begun, final: boolean): Found | typeof
       const info = handleInfo(records, r, full.modules);
       const capture = opts.tracking ? handleCapture(key) : undefined;
       const matching = capture !== undefined && uvTypeOf(capture.asyncType) === info.type ? capture : undefined;
-      leaks.push({ kind: 'handle', ...info, stack: withStacks ? stackOf(matching) : null });
+      leaks.push({
+        kind: 'handle',
+        ...info,
+        resource: withStacks ? describeResource(matching) : null,
+        stack: withStacks ? stackOf(matching) : null,
+      });
       captures.push(matching);
     }
   }
@@ -570,8 +578,13 @@ export function formatLeakReport(report: LeakReport, options: FormatOptions = {}
   // Leaks alike but for their id and fd (same type, state, owner, module and
   // creation stack: a loop that made 50 workers) are one entry.
   const groups = new Map<string, Leak[]>();
+  // Addresses and pids differ within a group: the entry names the kind.
+  const alike = (leak: Leak): Leak =>
+    leak.kind === 'handle'
+      ? { ...leak, fd: null, resource: leak.resource?.replace(/ (?:pid \d+|[\d[:].*)$/, '') ?? null }
+      : leak;
   for (const leak of report.leaks) {
-    const key = `${leak.type}\u0000${describeLeak({ ...leak, fd: null })}\u0000${leak.stack ?? ''}`;
+    const key = `${leak.type}\u0000${describeLeak(alike(leak))}\u0000${leak.stack ?? ''}`;
     const group = groups.get(key);
     if (group === undefined) groups.set(key, [leak]);
     else group.push(leak);
@@ -583,7 +596,7 @@ export function formatLeakReport(report: LeakReport, options: FormatOptions = {}
     const leak = group[0];
     lines.push('');
     if (group.length === 1) lines.push('  ' + c.bold(leak.type) + ' ' + c.dim(leak.id) + '  ' + describeLeak(leak));
-    else lines.push(`  ${group.length} × ` + c.bold(leak.type) + '  ' + describeLeak({ ...leak, fd: null }));
+    else lines.push(`  ${group.length} × ` + c.bold(leak.type) + '  ' + describeLeak(alike(leak)));
     if (leak.stack !== null) lines.push(c.dim(leak.stack));
     else if (!report.tracking) lines.push(c.dim('    (no creation stack: tracking is off)'));
   }
@@ -620,5 +633,6 @@ export function describeLeak(leak: Leak): string {
   if (leak.fd !== null) parts.push(`fd ${leak.fd}`);
   parts.push(`owner ${leak.owner ?? '-'}`);
   if (leak.module !== null) parts.push(`module ${leak.module}`);
-  return parts.join(', ');
+  const what = leak.kind === 'handle' ? leak.resource ?? null : null;
+  return what === null ? parts.join(', ') : `${parts.join(', ')} — ${what}`;
 }

@@ -32,7 +32,7 @@ export interface Capture {
   readonly origin: Error | null;
   /** Known at birth to be made by Node's shared machinery (a global agent's socket). */
   readonly shared: boolean;
-  /** TCP sockets: the wrap, held weakly (its addresses tell a pooled connection's server side). */
+  /** Handles: Node's wrap of the handle, held weakly (addresses, a pid: what the resource is). */
   readonly wrap?: WeakRef<object>;
 }
 
@@ -136,9 +136,9 @@ function observe(birth: Birth): void {
     return;
   }
   const capture = makeCapture(birth, captureStack());
-  if (birth.type === 'TCPWRAP' && typeof birth.resource === 'object' && birth.resource !== null) {
+  if (typeof birth.resource === 'object' && birth.resource !== null) {
     (capture as { wrap?: WeakRef<object> }).wrap = new WeakRef(birth.resource);
-    if (birth.shared) sharedSockets.add(capture);
+    if (birth.shared && birth.type === 'TCPWRAP') sharedSockets.add(capture);
   }
   pendingBySeq.set(birth.handleSeq, { capture, round });
   byAsyncId.set(birth.asyncId, capture);
@@ -240,15 +240,60 @@ const stackShared = new WeakMap<Capture, boolean>();
 /** Captures of the pooled client sockets of Node's global agents (forgotten once their wrap is gone). */
 const sharedSockets = new Set<Capture>();
 
-type TcpWrap = { getsockname?(out: object): number; getpeername?(out: object): number };
+type TcpWrap = { getsockname?(out: object): number; getpeername?(out: object): number; pid?: unknown };
 
 function addressOf(capture: Capture, which: 'getsockname' | 'getpeername'): string | null {
   const wrap = capture.wrap?.deref() as TcpWrap | undefined;
   const out: { address?: string; port?: number } = {};
   if (typeof wrap?.[which] !== 'function' || wrap[which]!(out) !== 0 || out.port === undefined) return null;
   // A dual-stack server sees an IPv4 peer as ::ffff:a.b.c.d.
-  const address = out.address?.startsWith('::ffff:') ? out.address.slice(7) : out.address;
-  return `${address}:${out.port}`;
+  const address = out.address?.startsWith('::ffff:') ? out.address.slice(7) : (out.address ?? '');
+  return address.includes(':') ? `[${address}]:${out.port}` : `${address}:${out.port}`;
+}
+
+/**
+ * What a handle is, as Node names it, from its wrap while the handle lives:
+ * `TCP server 127.0.0.1:3000`, `TCP socket 127.0.0.1:5000 → 127.0.0.1:3000`,
+ * `UDP socket 127.0.0.1:41234`, `child process pid 4242`, `MessagePort`...
+ * Null when unknown (no capture, or the wrap is gone).
+ */
+export function describeResource(capture: Capture | undefined): string | null {
+  if (capture === undefined || capture.wrap?.deref() === undefined) return null;
+  switch (capture.asyncType) {
+    case 'TCPSERVERWRAP': {
+      const local = addressOf(capture, 'getsockname');
+      return local === null ? 'TCP server' : `TCP server ${local}`;
+    }
+    case 'TCPWRAP': {
+      const local = addressOf(capture, 'getsockname');
+      const remote = addressOf(capture, 'getpeername');
+      return local === null ? 'TCP socket' : remote === null ? `TCP socket ${local}` : `TCP socket ${local} → ${remote}`;
+    }
+    case 'UDPWRAP': {
+      const local = addressOf(capture, 'getsockname');
+      return local === null ? 'UDP socket' : `UDP socket ${local}`;
+    }
+    case 'PROCESSWRAP': {
+      const pid = (capture.wrap.deref() as TcpWrap).pid;
+      return typeof pid === 'number' ? `child process pid ${pid}` : 'child process';
+    }
+    case 'PIPESERVERWRAP':
+      return 'pipe server';
+    case 'PIPEWRAP':
+      return 'pipe';
+    case 'MESSAGEPORT':
+      return 'MessagePort';
+    case 'FSEVENTWRAP':
+      return 'fs.watch watcher';
+    case 'STATWATCHER':
+      return 'fs.watchFile watcher';
+    case 'SIGNALWRAP':
+      return 'signal handler';
+    case 'TTYWRAP':
+      return 'TTY';
+    default:
+      return null;
+  }
 }
 
 // The server side of a connection a shared pool opened in this process (a

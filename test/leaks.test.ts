@@ -94,6 +94,7 @@ describe('caught', () => {
     check.begin();
     const server = net.createServer().listen(0); // site:server
     const report = await check.end();
+    const { address, port } = server.address() as net.AddressInfo;
     await closeServer(server);
     expect(report.ok).toBe(false);
     expect(report.leaks).toEqual([
@@ -107,6 +108,7 @@ describe('caught', () => {
         fd: expect.any(Number),
         owner: null,
         module: NODE,
+        resource: `TCP server ${address.includes(':') ? `[${address}]` : address}:${port}`,
         stack: expect.stringContaining(siteOf('// site:server')),
       },
     ]);
@@ -132,6 +134,10 @@ describe('caught', () => {
     // The accepted connection was born in libuv's callback: its stack is the server's.
     const theirs = handles(report).find((h) => h !== mine)!;
     expect(theirs.stack).toContain('born in a callback');
+    // Named as Node names them: each side's local and remote address.
+    const local = `127.0.0.1:${client.localPort}`;
+    expect(mine.resource).toBe(`TCP socket ${local} → 127.0.0.1:${port}`);
+    expect(theirs.resource).toBe(`TCP socket 127.0.0.1:${port} → ${local}`);
   });
 
   it('a child process with its three stdio pipes', async () => {
@@ -142,7 +148,7 @@ describe('caught', () => {
     const report = await check.end();
     expect(types(report)).toEqual(['pipe', 'pipe', 'pipe', 'process']);
     const processHandle = handles(report).find((h) => h.type === 'process')!;
-    expect(processHandle).toMatchObject({ active: true, ref: true });
+    expect(processHandle).toMatchObject({ active: true, ref: true, resource: `child process pid ${child.pid}` });
     expect(processHandle.stack).toContain(siteOf('// site:spawn'));
   });
 
@@ -204,7 +210,7 @@ describe('caught', () => {
     await gone(report.leaks.map((l) => l.id));
     void port2;
     expect(handles(report)).toHaveLength(2);
-    expect(handles(report).every((h) => h.type === 'async' && h.active && !h.ref)).toBe(true);
+    expect(handles(report).every((h) => h.type === 'async' && h.active && !h.ref && h.resource === 'MessagePort')).toBe(true);
     expect(handles(report)[0].stack).toContain(siteOf('// site:channel'));
   });
 
@@ -485,7 +491,8 @@ describe('formatLeakReport()', () => {
     const text = formatLeakReport(report);
     const h = handles(report)[0];
     expect(text).toContain('uv-drain: 1 handle born since the check began still alive after');
-    expect(text).toContain(`tcp ${h.id}  active ref, fd ${h.fd}, owner leaks-format, module ${NODE}`);
+    expect(text).toContain(`tcp ${h.id}  active ref, fd ${h.fd}, owner leaks-format, module ${NODE} — TCP server `);
+    expect(h.resource).toMatch(/^TCP server (\[?::\]?|0\.0\.0\.0):\d+$/);
     expect(text).toContain(siteOf('// site:format'));
     expect(text).not.toContain('\u001b[');
     expect(formatLeakReport(report, { color: true })).toContain('\u001b[1mtcp\u001b[22m');
@@ -504,7 +511,7 @@ describe('formatLeakReport()', () => {
     await Promise.all(servers.map(closeServer));
     expect(report.leaks.length).toBe(55);
     const text = formatLeakReport(report);
-    expect(text).toContain(`30 × tcp  active ref, owner -, module ${NODE}`);
+    expect(text).toContain(`30 × tcp  active ref, owner -, module ${NODE} — TCP server`);
     expect(text.split('\n').filter((l) => l.includes(siteOf('// site:alike'))).length).toBe(1);
     // 1 group of servers and 19 of the 25 distinct timers shown, 6 timers not.
     expect(text.split('\n').filter((l) => /^ {2}Timeout /.test(l)).length).toBe(19);
