@@ -27,6 +27,7 @@ import { handleCapture, retainStacks, stackOf, takeMatches } from './stacks';
 import { Unload, whatIsLeft } from './unload';
 import { isTracking, trackOwners } from './owners';
 import { checkObject, checkOwner, checkTimeout, describe } from './validate';
+import { now } from './clock';
 
 export interface CoordinatorOptions {
   /** Default deadline of unload() and quit(), in ms (default 30 000). */
@@ -269,7 +270,7 @@ export class UnloadCoordinator extends EventEmitter {
   }
 
   async #quit(timeoutMs: number, order: 'reverse' | 'parallel'): Promise<QuitReport> {
-    const endsAt = performance.now() + timeoutMs;
+    const endsAt = now() + timeoutMs;
     // Let loads already under way finish first, so that none slips past —
     // but not past the deadline.
     if (this.#loading.size > 0) {
@@ -298,7 +299,7 @@ export class UnloadCoordinator extends EventEmitter {
         }
         return;
       }
-      const remaining = endsAt - performance.now();
+      const remaining = endsAt - now();
       if (remaining < 1) {
         // Past the deadline: no cleanup event is sent any more.
         timedOut = true;

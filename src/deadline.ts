@@ -2,6 +2,7 @@
 // current), never keeping the process alive (unref'd), and Infinity means
 // no timer at all (Node would turn it into 1 ms).
 import { withoutOwner } from './owners';
+import { clearTimeout, setTimeout } from './clock';
 
 export interface Deadline {
   cancel(): void;

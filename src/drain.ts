@@ -9,6 +9,7 @@ import { binding } from './native';
 import { deadline, type Deadline } from './deadline';
 import { hasRefTimer, jsRequests, ownerRecord, pendingTimers, setActivityListener } from './owners';
 import { checkObject, checkOwner, checkSignal, checkTimeout } from './validate';
+import { now } from './clock';
 
 export interface DrainOptions {
   /** Give up after this many milliseconds (default: wait forever). */
@@ -176,7 +177,7 @@ export function whenDrained(owner: string, options: DrainOptions = {}): Promise<
   if (signal?.aborted) return Promise.reject(abortError(signal));
 
   return new Promise<DrainResult>((resolve, reject) => {
-    const started = performance.now();
+    const started = now();
     const firstIteration = binding.watchIteration();
     let expiry: Deadline | undefined;
     let stop: (() => void) | undefined;
@@ -196,7 +197,7 @@ export function whenDrained(owner: string, options: DrainOptions = {}): Promise<
       finish(undefined, {
         owner,
         iterations: iteration - firstIteration,
-        durationMs: performance.now() - started,
+        durationMs: now() - started,
       });
       return true;
     });

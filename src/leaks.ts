@@ -22,6 +22,7 @@ import {
   type Capture,
 } from './stacks';
 import { checkBoolean, checkFunction, checkObject, describe } from './validate';
+import { now, setImmediate, setTimeout } from './clock';
 
 export interface LeakCheckOptions {
   /**
@@ -234,7 +235,7 @@ function beginCheck(opts: Resolved): Begun {
 }
 
 async function endCheck(opts: Resolved, state: Begun): Promise<LeakReport> {
-  const started = performance.now();
+  const started = now();
   const deadline = started + opts.graceMs;
   let iterations = 0;
   let sleepMs = 1;
@@ -243,13 +244,13 @@ async function endCheck(opts: Resolved, state: Begun): Promise<LeakReport> {
     if (found === null || (found !== WAITING && found.leaks.length === 0)) {
       return finish(opts, found, started, iterations);
     }
-    if (iterations >= FEW_ITERATIONS && performance.now() >= deadline) {
+    if (iterations >= FEW_ITERATIONS && now() >= deadline) {
       return finish(opts, findLeaks(opts, state, true), started, iterations);
     }
     if (iterations < FEW_ITERATIONS) {
       await unobserved(() => new Promise<void>((resolve) => setImmediate(resolve)));
     } else {
-      const wait = Math.max(1, Math.min(sleepMs, deadline - performance.now()));
+      const wait = Math.max(1, Math.min(sleepMs, deadline - now()));
       await unobserved(() => new Promise<void>((resolve) => setTimeout(resolve, wait)));
       sleepMs = Math.min(sleepMs * 2, MAX_SLEEP_MS);
     }
@@ -268,7 +269,7 @@ function finish(
     ok: result === null || result.leaks.length === 0,
     leaks: result?.leaks ?? [],
     ignored: result?.ignored ?? 0,
-    waitedMs: performance.now() - started,
+    waitedMs: now() - started,
     iterations,
     tracking: opts.tracking,
   };

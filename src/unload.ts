@@ -30,6 +30,7 @@ import type { DeinitAnswer, LoadedModule } from './modules';
 import { binding } from './native';
 import { handleCapture, stackOf, takeMatches } from './stacks';
 import type { LeftHandle, UnloadReport } from './coordinator';
+import { now } from './clock';
 
 export type UnloadState = 'cleanup' | 'draining' | 'verifying' | 'removed' | 'failed';
 
@@ -48,7 +49,7 @@ export class Unload {
   readonly #module: LoadedModule;
   readonly #hooks: UnloadHooks;
   readonly #report: UnloadReport;
-  readonly #started = performance.now();
+  readonly #started = now();
   readonly #expiry: Deadline;
   #resolve!: (report: UnloadReport) => void;
   #reject!: (error: Error) => void;
@@ -245,7 +246,7 @@ export class Unload {
 
   #snapshotReport(): UnloadReport {
     this.#report.left = whatIsLeft(this.#name, this.#module, this.#hooks.stacks);
-    this.#report.durationMs = performance.now() - this.#started;
+    this.#report.durationMs = now() - this.#started;
     return { ...this.#report, left: { ...this.#report.left } };
   }
 }

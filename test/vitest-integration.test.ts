@@ -17,11 +17,10 @@ import { allowLeaks, configureLeakCheck } from '../dist/vitest/index.mjs';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURE = path.join(ROOT, 'test', 'vitest-fixture');
 const VITEST = path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs');
-const SPEC = fs.readFileSync(path.join(FIXTURE, 'leaky.spec.ts'), 'utf8').split('\n');
-
-/** `leaky.spec.ts:<line>:` of the fixture line that holds `marker`. */
-function siteOf(marker: string): string {
-  return `leaky.spec.ts:${SPEC.findIndex((line) => line.includes(marker)) + 1}:`;
+/** `<spec>:<line>:` of the fixture line that holds `marker`. */
+function siteOf(marker: string, spec = 'leaky.spec.ts'): string {
+  const lines = fs.readFileSync(path.join(FIXTURE, spec), 'utf8').split('\n');
+  return `${spec}:${lines.findIndex((line) => line.includes(marker)) + 1}:`;
 }
 
 interface JsonResult {
@@ -67,7 +66,13 @@ describe('Vitest on a project that uses uv-drain/vitest as its setup file', () =
         'shared http fetches through the global dispatcher': 'passed',
         'shared http leaks a keep-alive agent of its own': 'failed',
         'shared http, server on the default (dual-stack) address fetches over IPv4': 'passed',
+        'fake timers left installed by a clean test': 'passed',
+        'fake timers left installed by a test that leaks a server': 'failed',
+        'fake timers back to real timers': 'passed',
       });
+      expect(results.get('fake timers left installed by a test that leaks a server')!.message).toContain(
+        `at ${siteOf('// leak:fake-timers', 'fake-timers.spec.ts')}`,
+      );
       expect(results.get('shared http leaks a keep-alive agent of its own')!.message).toMatch(/left \d+ handles? alive/);
       const server = results.get('a suite leaks a server')!.message;
       expect(server).toMatch(/^LeakError: uv-drain: test "a suite > leaks a server" \(leaky\.spec\.ts\) left 1 handle alive/);
