@@ -24,10 +24,20 @@ function siteOf(marker: string, spec = 'leaky.spec.ts'): string {
 }
 
 interface JsonResult {
-  testResults: { assertionResults: { fullName: string; status: string; failureMessages: string[] }[] }[];
+  testResults: {
+    name: string;
+    message: string;
+    assertionResults: { fullName: string; status: string; failureMessages: string[] }[];
+  }[];
 }
 
-async function runFixture(pool: 'forks' | 'threads'): Promise<{ code: number | null; output: string; results: Map<string, { status: string; message: string }> }> {
+async function runFixture(pool: 'forks' | 'threads'): Promise<{
+  code: number | null;
+  output: string;
+  results: Map<string, { status: string; message: string }>;
+  /** File-level failures (a hook of the file itself), by file name. */
+  files: Map<string, string>;
+}> {
   const json = path.join(os.tmpdir(), `uv-drain-vitest-${process.pid}-${pool}.json`);
   const child = spawn(
     process.execPath,
@@ -41,18 +51,20 @@ async function runFixture(pool: 'forks' | 'threads'): Promise<{ code: number | n
   const parsed = JSON.parse(fs.readFileSync(json, 'utf8')) as JsonResult;
   fs.rmSync(json, { force: true });
   const results = new Map<string, { status: string; message: string }>();
+  const files = new Map<string, string>();
   for (const file of parsed.testResults) {
+    files.set(path.basename(file.name), file.message);
     for (const test of file.assertionResults) {
       results.set(test.fullName, { status: test.status, message: test.failureMessages.join('\n') });
     }
   }
-  return { code, output, results };
+  return { code, output, results, files };
 }
 
 describe('Vitest on a project that uses uv-drain/vitest as its setup file', () => {
   for (const pool of ['forks', 'threads'] as const) {
     it(`fails exactly the leaking tests, naming the test and the creating line (${pool} pool)`, async () => {
-      const { code, output, results } = await runFixture(pool);
+      const { code, output, results, files } = await runFixture(pool);
       expect(code, output).toBe(1);
       expect(Object.fromEntries([...results].map(([name, r]) => [name, r.status]))).toEqual({
         'a suite closes its server': 'passed',
@@ -69,7 +81,15 @@ describe('Vitest on a project that uses uv-drain/vitest as its setup file', () =
         'fake timers left installed by a clean test': 'passed',
         'fake timers left installed by a test that leaks a server': 'failed',
         'fake timers back to real timers': 'passed',
+        'file scope uses the servers the file made': 'passed',
       });
+      // What the file's collection and beforeAll made and never closed fails the file, not a test.
+      expect(files.get('leaky.spec.ts')).toBe('');
+      expect(files.get('http-shared.spec.ts')).toBe('');
+      const fileLeak = files.get('file-scope.spec.ts')!;
+      expect(fileLeak).toMatch(/^uv-drain: the collection and beforeAll hooks of file-scope\.spec\.ts left 2 handles alive after its last afterAll/);
+      expect(fileLeak).toContain(`at ${siteOf('// leak:collection', 'file-scope.spec.ts')}`);
+      expect(fileLeak).toContain(`at ${siteOf('// leak:beforeAll', 'file-scope.spec.ts')}`);
       expect(results.get('fake timers left installed by a test that leaks a server')!.message).toContain(
         `at ${siteOf('// leak:fake-timers', 'fake-timers.spec.ts')}`,
       );

@@ -6,7 +6,7 @@
 // file (it inlines them), so the hooks are registered in each file; a test
 // file that imports this module gets the same instance as the setup file.
 import * as path from 'node:path';
-import { afterEach, beforeEach, expect } from 'vitest';
+import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 
 import {
   countsFor,
@@ -95,10 +95,55 @@ export function allowLeaks(reason?: string): void {
   running.allowed = reason ?? 'allowed';
 }
 
+// The file's own scope: what its collection (describe callbacks) and its
+// top-level beforeAll hooks make before the first test begins must be gone
+// once its last afterAll has run (this module's afterAll runs last: Vitest
+// runs afterAll hooks in reverse order of registration, and setup files
+// register first). What tests make is theirs and checked with them.
+let fileCheck: { check: LeakCheck; atLoad: Set<string>; bornBeforeTests: Set<string> | null } | null = null;
+if (settings.enabled !== false) {
+  const options = checkOptions(settings);
+  const own = options.ignore;
+  // Handles only (the per-test checks see the file's timers), and only those
+  // born before the first test: the rest are the tests' (end() does not wait for them).
+  const check = leakCheck({
+    ...options,
+    ignore: (leak) => leak.kind !== 'handle' || !(fileCheck?.bornBeforeTests?.has(leak.id) ?? false) || own?.(leak) === true,
+  });
+  check.begin();
+  fileCheck = { check, atLoad: new Set(snapshot().map((h) => h.id)), bornBeforeTests: null };
+}
+
+function closeCollectionWindow(): void {
+  if (fileCheck === null || fileCheck.bornBeforeTests !== null) return;
+  const atLoad = fileCheck.atLoad;
+  fileCheck.bornBeforeTests = new Set(snapshot().filter((h) => !atLoad.has(h.id)).map((h) => h.id));
+}
+
+// The file's path, as its first test gives it (afterAll's own arguments differ between Vitest versions).
+let filePath: string | undefined;
+
+afterAll(async () => {
+  const current = fileCheck;
+  if (current === null) return;
+  closeCollectionWindow();
+  if (current.bornBeforeTests!.size === 0) {
+    fileCheck = null;
+    current.check.cancel();
+    return;
+  }
+  const report = await current.check.end();
+  fileCheck = null;
+  if (report.ok) return;
+  throw leakError(report, '', filePath, 'file');
+}, 0);
+
 // Timeout 0: no hook timer. A hook timer is a JS timer born after begin()
 // and alive while end() runs; end() is bounded by its own grace.
-beforeEach(() => {
+beforeEach((context) => {
   running = null;
+  filePath ??= context.task.file?.filepath;
+  closeCollectionWindow();
   if (settings.enabled === false) return;
   const check = leakCheck(checkOptions(settings));
   running = { check, allowed: null };
@@ -120,10 +165,14 @@ afterEach(async (context) => {
   throw leakError(report, context.task.fullTestName ?? context.task.name, context.task.file?.filepath);
 }, 0);
 
-function leakError(report: LeakReport, testName: string, file: string | undefined): LeakError {
+function leakError(report: LeakReport, testName: string, file: string | undefined, scope = 'test'): LeakError {
   const where = file === undefined ? '' : ` (${relative(file)})`;
   const what = describeCount(report);
-  const title = `uv-drain: test "${testName}"${where} left ${what} alive (waited ${Math.round(report.waitedMs)} ms):`;
+  const waited = `(waited ${Math.round(report.waitedMs)} ms)`;
+  const title =
+    scope === 'test'
+      ? `uv-drain: test "${testName}"${where} left ${what} alive ${waited}:`
+      : `uv-drain: the collection and beforeAll hooks of ${file === undefined ? 'this file' : relative(file)} left ${what} alive after its last afterAll ${waited}:`;
   const text = relativeStacks(formatLeakReport(report, { title }));
   const error = new LeakError(text, report);
   // The report is the message: frames of uv-drain's hook, or the report
