@@ -25,9 +25,9 @@ import { callerFile } from './code-owners';
 import { deadline, type Deadline } from './deadline';
 import { handleCapture, retainStacks, stackOf, takeMatches } from './stacks';
 import { Unload, whatIsLeft } from './unload';
-import { isTracking, trackOwners } from './owners';
+import { isTracking, trackOwners, withoutOwner } from './owners';
 import { checkObject, checkOwner, checkTimeout, describe } from './validate';
-import { now } from './clock';
+import { now, setTimeout } from './clock';
 
 export interface CoordinatorOptions {
   /** Default deadline of unload() and quit(), in ms (default 30 000). */
@@ -321,6 +321,12 @@ export class UnloadCoordinator extends EventEmitter {
 
     if (this.#trackingBefore !== undefined) trackOwners(this.#trackingBefore);
     this.#trackingBefore = undefined;
+    // What holds the process is read in the next iteration's timers phase:
+    // the last removal happens at the start of an iteration's poll, and
+    // immediates Node queued while the modules closed (they make its idle
+    // handle active) run in that iteration's check phase. A ref'd 0 ms timer
+    // of uv-drain's own: the loop cannot end before quit() resolves.
+    await new Promise<void>((resolve) => withoutOwner(() => setTimeout(resolve, 0)));
     const stacks = this.#releaseStacks !== undefined;
     if (stacks) takeMatches();
     report.holding = snapshot()
