@@ -1,4 +1,6 @@
 // Reading the loop: whole-loop stats, per-owner counts and the handle list.
+import fs = require('node:fs');
+
 import { binding, OWNER_INDEX_MASK } from './native';
 import { existingOwner, jsRequests, knownOwners, ownerNameOf, pendingTimers } from './owners';
 import { checkOwner } from './validate';
@@ -172,3 +174,12 @@ export function countsByOwner(): Record<string, OwnerCounts> {
   }
   return out;
 }
+
+/** The node binary's real path: `HandleInfo.module` of the handles whose callbacks are Node's own. */
+export const NODE_BINARY: string = (() => {
+  try {
+    return fs.realpathSync(process.execPath);
+  } catch {
+    return process.execPath;
+  }
+})();

@@ -2,7 +2,7 @@
 // and a graceful quit that lets the loop end by itself.
 import { EventEmitter } from 'node:events';
 
-import { countsFor, snapshot, type HandleInfo, type OwnerCounts } from './accounting';
+import { countsFor, NODE_BINARY, snapshot, type HandleInfo, type OwnerCounts } from './accounting';
 import { isDrained, watchOwner } from './drain';
 import {
   ModuleExistsError,
@@ -25,9 +25,9 @@ import { callerFile } from './code-owners';
 import { deadline, type Deadline } from './deadline';
 import { handleCapture, retainStacks, stackOf, takeMatches } from './stacks';
 import { Unload, whatIsLeft } from './unload';
-import { isTracking, trackOwners, withoutOwner } from './owners';
+import { isTracking, trackOwners } from './owners';
 import { checkObject, checkOwner, checkTimeout, describe } from './validate';
-import { now, setTimeout } from './clock';
+import { now } from './clock';
 
 export interface CoordinatorOptions {
   /** Default deadline of unload() and quit(), in ms (default 30 000). */
@@ -321,16 +321,14 @@ export class UnloadCoordinator extends EventEmitter {
 
     if (this.#trackingBefore !== undefined) trackOwners(this.#trackingBefore);
     this.#trackingBefore = undefined;
-    // What holds the process is read in the next iteration's timers phase:
-    // the last removal happens at the start of an iteration's poll, and
-    // immediates Node queued while the modules closed (they make its idle
-    // handle active) run in that iteration's check phase. A ref'd 0 ms timer
-    // of uv-drain's own: the loop cannot end before quit() resolves.
-    await new Promise<void>((resolve) => withoutOwner(() => setTimeout(resolve, 0)));
     const stacks = this.#releaseStacks !== undefined;
     if (stacks) takeMatches();
     report.holding = snapshot()
       .filter((h) => h.active && h.ref && !h.closing && (h.owner === null || !this.#entries.has(h.owner)))
+      // Node's idle handle is active while immediates are queued (its own
+      // native ones too: Node-API finalizers after a GC); they run in this
+      // iteration's check phase, nothing that holds the process.
+      .filter((h) => !(h.type === 'idle' && h.owner === null && h.module === NODE_BINARY))
       .map((h) => (stacks ? { ...h, stack: stackOf(handleCapture(Number.parseInt(h.id.slice(2), 16))) } : h));
     this.#releaseStacks?.();
     this.#releaseStacks = undefined;

@@ -1,8 +1,6 @@
 // Leak checks: which handles and JS timers born since begin() are still
 // alive at end(). Framework-neutral; uv-drain/vitest runs one around every test.
-import fs = require('node:fs');
-
-import { handleInfo, type HandleInfo } from './accounting';
+import { handleInfo, NODE_BINARY, type HandleInfo } from './accounting';
 import { colours } from './cli/colours';
 import { UvDrainError } from './errors';
 import { binding } from './native';
@@ -483,7 +481,6 @@ function newTimerCounts(before: Record<string, number>): Record<string, number> 
 
 // ------------------------------------------------------------- rules ----
 
-const NODE_BINARY = realpathOr(process.execPath);
 
 function isIgnored(opts: Resolved, leak: Leak, capture: Capture | undefined): boolean {
   if (leak.kind === 'handle' && isNodesOwn(leak)) return true;
@@ -544,13 +541,6 @@ function watchStdio(): void {
   }
 }
 
-function realpathOr(p: string): string {
-  try {
-    return fs.realpathSync(p);
-  } catch {
-    return p;
-  }
-}
 
 
 
