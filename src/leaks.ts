@@ -193,8 +193,13 @@ export function leakCheck(options: LeakCheckOptions = {}): LeakCheck {
 interface Begun {
   records: Float64Array;
   epoch: number;
-  /** JS timers born since begin (tracking on). */
-  timers: Set<object>;
+  /**
+   * JS timers born since begin (tracking on), held weakly: a timer that ran
+   * keeps its callback, and the callback the test's objects (a check must not
+   * keep them from being collected). A pending timer is held by Node's timer
+   * lists, so it stays.
+   */
+  timers: Set<WeakRef<object>>;
   /** Referenced timers and immediates alive at begin (tracking off). */
   timerCounts: Record<string, number>;
   release(): void;
@@ -202,14 +207,14 @@ interface Begun {
 
 function beginCheck(opts: Resolved): Begun {
   watchStdio();
-  const timers = new Set<object>();
+  const timers = new Set<WeakRef<object>>();
   let releaseStacks: (() => void) | null = null;
   let stopTimers: (() => void) | null = null;
   if (opts.tracking) {
     releaseStacks = retainStacks();
     let pruneAt = PRUNE_TIMERS_AT;
     stopTimers = onTimerBirth((timer) => {
-      timers.add(timer);
+      timers.add(new WeakRef(timer));
       // Timer-heavy code inside a long check: forget the timers that are done.
       if (timers.size >= pruneAt) {
         pendingTimers(timers);
@@ -409,10 +414,11 @@ export interface TimerObject {
   hasRef?: () => boolean;
 }
 
-function pendingTimers(timers: Set<object>): object[] {
+function pendingTimers(timers: Set<WeakRef<object>>): object[] {
   const out: object[] = [];
-  for (const timer of timers) {
-    if ((timer as TimerObject)._destroyed === true) timers.delete(timer);
+  for (const ref of timers) {
+    const timer = ref.deref();
+    if (timer === undefined || (timer as TimerObject)._destroyed === true) timers.delete(ref);
     else out.push(timer);
   }
   return out;

@@ -132,10 +132,12 @@ function observe(birth: Birth): void {
     if (timer[CAPTURE] !== undefined) return;
     const capture = makeCapture(birth, captureStack());
     timer[CAPTURE] = capture;
+    settleLater(capture, timer);
     for (const listener of timerListeners) listener(timer, capture);
     return;
   }
   const capture = makeCapture(birth, captureStack());
+  settleLater(capture, undefined);
   if (typeof birth.resource === 'object' && birth.resource !== null) {
     (capture as { wrap?: WeakRef<object> }).wrap = new WeakRef(birth.resource);
     if (birth.shared && birth.type === 'TCPWRAP') sharedSockets.add(capture);
@@ -143,6 +145,28 @@ function observe(birth: Birth): void {
   pendingBySeq.set(birth.handleSeq, { capture, round });
   byAsyncId.set(birth.asyncId, capture);
   if (++birthsSincePrune >= PRUNE_EVERY) queueMicrotask(prune);
+}
+
+// An Error keeps V8's raw frames — each frame's function and receiver, and
+// through them whatever the test's closures hold — until its stack is first
+// formatted. A capture that outlives the code that made it must not keep the
+// test's objects from being collected (a keep-alive socket's timer would keep
+// the response, its request and their AbortController): its stack is
+// formatted once the current macrotask's synchronous code is done. Timers
+// already cleared or run by then (the common case in timer-heavy code) are
+// skipped, and most of the formatting cost with them.
+let unsettled: { capture: Capture; timer: TimerCaptured | undefined }[] = [];
+function settleLater(capture: Capture, timer: TimerCaptured | undefined): void {
+  if (unsettled.push({ capture, timer }) === 1) queueMicrotask(settle);
+}
+
+function settle(): void {
+  const batch = unsettled;
+  unsettled = [];
+  for (const { capture, timer } of batch) {
+    if ((timer as { _destroyed?: boolean } | undefined)?._destroyed === true) continue;
+    void capture.error?.stack;
+  }
 }
 
 function captureStack(): Error {

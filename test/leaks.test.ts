@@ -14,6 +14,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -478,6 +480,55 @@ describe('options', () => {
     await expect(check.end()).rejects.toMatchObject({ code: 'UVD_ERR_NOT_BEGUN' });
     check.begin();
     expect((await check.end()).ok).toBe(true);
+  });
+});
+
+describe('retention', () => {
+  // A real garbage collection, without --expose-gc on the command line.
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+
+  it('a running check (tracking on) keeps nothing of the test alive: what a timer that ran kept is collected', async () => {
+    const check = leakCheck({ tracking: true });
+    check.begin();
+    let collected = false;
+    const registry = new FinalizationRegistry(() => (collected = true));
+    ((): void => {
+      const request = { body: new Array(10_000).fill(1) };
+      registry.register(request, 'request');
+      setTimeout(() => void request.body.length, 1);
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the timer ran
+    for (let i = 0; i < 20 && !collected; i++) {
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(collected).toBe(true);
+    expect((await check.end()).ok).toBe(true);
+  });
+
+  it('a live timer’s creation stack keeps nothing of the code that made it (not the receiver of a frame)', async () => {
+    const check = leakCheck({ tracking: true });
+    check.begin();
+    let collected = false;
+    const registry = new FinalizationRegistry(() => (collected = true));
+    function arm(this: object): NodeJS.Timeout {
+      return setTimeout(() => {}, 60_000); // site:receiver
+    }
+    const timer = ((): NodeJS.Timeout => {
+      const response = { body: new Array(10_000).fill(1) };
+      registry.register(response, 'response');
+      return arm.call(response);
+    })();
+    for (let i = 0; i < 20 && !collected; i++) {
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(collected).toBe(true);
+    const report = await check.end();
+    clearTimeout(timer);
+    // The stack is still there, formatted.
+    expect(report.leaks.map((l) => l.stack).join('\n')).toContain(siteOf('// site:receiver'));
   });
 });
 
