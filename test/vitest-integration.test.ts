@@ -82,7 +82,13 @@ describe('Vitest on a project that uses uv-drain/vitest as its setup file', () =
         'fake timers left installed by a test that leaks a server': 'failed',
         'fake timers back to real timers': 'passed',
         'file scope uses the servers the file made': 'passed',
+        'strict ref leaves an unref’d timer: a warning': 'passed',
+        'strict ref leaves a listening server: a failure': 'failed',
       });
+      expect(output).toContain('uv-drain (warning, strict: ref): test "strict ref > leaves an unref’d timer: a warning"');
+      expect(results.get('strict ref leaves a listening server: a failure')!.message).toContain(
+        `at ${siteOf('// leak:strict-ref', 'strict-ref.spec.ts')}`,
+      );
       // What the file's collection and beforeAll made and never closed fails the file, not a test.
       expect(files.get('leaky.spec.ts')).toBe('');
       expect(files.get('http-shared.spec.ts')).toBe('');
@@ -200,5 +206,6 @@ describe('allowLeaks()', () => {
   it('configureLeakCheck() validates its options', () => {
     expect(() => configureLeakCheck({ graceMs: -5 })).toThrow(RangeError);
     expect(() => configureLeakCheck({ enabled: 'no' as unknown as boolean })).toThrow(/"enabled" option/);
+    expect(() => configureLeakCheck({ strict: 'some' as unknown as 'all' })).toThrow(/"strict" option must be 'all' or 'ref'/);
   });
 });
