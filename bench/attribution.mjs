@@ -18,12 +18,12 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 
 import { compareInChildren } from './lib/children.mjs';
+import { machineLines, startRun } from './lib/machine.mjs';
 import { promiseHeavy, timeoutHeavy } from './lib/workloads.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -94,31 +94,17 @@ if (process.argv[2] === '--child') {
 }
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const started = new Date();
-const load = os.loadavg();
+const run = startRun('npm run bench:attribution');
 const { tables, results } = compareInChildren({
   script: fileURLToPath(import.meta.url),
   configs: CONFIGS,
   workloads: WORKLOADS,
   rounds: ROUNDS,
 });
-const after = os.loadavg();
-const machine = {
-  date: started.toISOString(),
-  command: 'npm run bench:attribution',
-  node: process.version,
-  uv: process.versions.uv,
-  os: `${os.type()} ${os.release()} ${os.arch()}`,
-  cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`,
-  memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-  loadBefore: load.map((l) => l.toFixed(2)).join(', '),
-  loadAfter: after.map((l) => l.toFixed(2)).join(', '),
-  durationS: Math.round((Date.now() - started.getTime()) / 1000),
-};
+const machine = run.finish();
 console.log(
   [
-    `Date ${machine.date}; ${machine.command}; Node ${machine.node} (libuv ${machine.uv}); ${machine.os}; ${machine.cpus}; ${machine.memoryGiB} GiB`,
-    `Load average (1, 5, 15 min) before: ${machine.loadBefore}; after: ${machine.loadAfter}; took ${machine.durationS} s`,
+    ...machineLines(machine),
     '',
     tables.join('\n\n'),
   ].join('\n'),

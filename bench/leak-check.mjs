@@ -24,12 +24,12 @@
 // configuration, default 5). Writes bench/results/leak-check.json.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 
 import { compareInChildren } from './lib/children.mjs';
+import { machineLines, startRun } from './lib/machine.mjs';
 import { promiseHeavy, timeoutHeavy } from './lib/workloads.mjs';
 import { int, markdownTable, median, num, p90, prng, shuffle } from './lib/stats.mjs';
 
@@ -180,28 +180,13 @@ function overhead() {
 
 // ------------------------------------------------------------------ main ----
 
-const started = new Date();
-const load = os.loadavg();
+const run = startRun('npm run bench:leaks');
 console.error(`leak check benchmark: sizes ${SIZES.join(', ')}, ${CHECKS} checks per op, ${ROUNDS} rounds`);
 const cost = await checkCost();
 const hooks = overhead();
-const after = os.loadavg();
-const machine = {
-  date: started.toISOString(),
-  command: 'npm run bench:leaks',
-  node: process.version,
-  uv: process.versions.uv,
-  v8: process.versions.v8,
-  os: `${os.type()} ${os.release()} ${os.arch()}`,
-  cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`,
-  memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-  loadBefore: load.map((l) => l.toFixed(2)).join(', '),
-  loadAfter: after.map((l) => l.toFixed(2)).join(', '),
-  durationS: Math.round((Date.now() - started.getTime()) / 1000),
-};
+const machine = run.finish();
 const text = [
-  `Date ${machine.date}; ${machine.command}; Node ${machine.node} (libuv ${machine.uv}); ${machine.os}; ${machine.cpus}; ${machine.memoryGiB} GiB`,
-  `Load average (1, 5, 15 min) before: ${machine.loadBefore}; after: ${machine.loadAfter}; took ${machine.durationS} s`,
+  ...machineLines(machine),
   '',
   'Per-test check cost (wall time of begin() + end()):',
   '',
