@@ -65,14 +65,7 @@ function withSep(dir: string): string {
 function ownerOfFile(file: string): unknown {
   const known = byFile.get(file);
   if (known !== undefined || byFile.has(file)) return known;
-  let local = file;
-  if (file.startsWith('file:')) {
-    try {
-      local = fileURLToPath(file.replace(/[?#].*$/, ''));
-    } catch {
-      local = '';
-    }
-  }
+  const local = pathOfScript(file) ?? '';
   // The most specific root wins (a plugin's own package inside another's
   // node_modules); roots of the same specificity held by two owners tie.
   let best: Root<unknown> | undefined;
@@ -129,14 +122,19 @@ export function callerFile(above: (...args: never[]) => unknown): string | undef
   for (const site of callSites(above)) {
     const file = site.getFileName();
     if (typeof file !== 'string' || file === '' || file.startsWith('node:')) continue;
-    if (!file.startsWith('file:')) return file;
-    try {
-      return fileURLToPath(file.replace(/[?#].*$/, ''));
-    } catch {
-      return undefined;
-    }
+    return pathOfScript(file);
   }
   return undefined;
+}
+
+/** The file system path of a V8 script name: a path as is, a file: URL without its query (an ES module loaded afresh). */
+function pathOfScript(file: string): string | undefined {
+  if (!file.startsWith('file:')) return file;
+  try {
+    return fileURLToPath(file.replace(/[?#].*$/, ''));
+  } catch {
+    return undefined;
+  }
 }
 
 /**

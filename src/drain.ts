@@ -4,12 +4,12 @@
 // while something is watched and calls back when an owner's counts change;
 // JS activity (a timer fired, a JS request completed) triggers a recount too.
 import { countsFor, countsOfWatched, type OwnerCounts } from './accounting';
+import { now } from './clock';
 import { UvDrainError, DrainTimeoutError } from './errors';
 import { binding } from './native';
 import { deadline, type Deadline } from './deadline';
 import { hasRefTimer, jsRequests, ownerRecord, pendingTimers, setActivityListener } from './owners';
 import { checkObject, checkOwner, checkSignal, checkTimeout } from './validate';
-import { now } from './clock';
 
 export interface DrainOptions {
   /** Give up after this many milliseconds (default: wait forever). */

@@ -165,8 +165,8 @@ export class Unload {
     this.#asking = false;
     // An asynchronous deinit that settled in a later iteration is the module's last callback.
     if (counts === undefined) {
-      const now = binding.watchIteration();
-      if (now !== askedIn) this.#lastChange = now;
+      const settledIn = binding.watchIteration();
+      if (settledIn !== askedIn) this.#lastChange = settledIn;
     }
     if (this.state !== 'draining') return;
     this.#report.lastDeinit = answer;

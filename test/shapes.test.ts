@@ -31,7 +31,7 @@ interface Driver {
   stop?(): Promise<void> | void;
 }
 
-export const SHAPES = fs
+const SHAPES = fs
   .readdirSync(SHAPES_DIR, { withFileTypes: true })
   .filter((d) => d.isDirectory())
   .map((d) => d.name)
