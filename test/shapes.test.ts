@@ -26,8 +26,8 @@ const { drivers } = require('./modules/shapes/drivers.cjs') as { drivers: Record
 interface Driver {
   before?(state: Record<string, unknown>, api: typeof uv): Promise<void> | void;
   after?(state: Record<string, unknown>): Promise<void> | void;
-  /** Lets go of what the shape waits on, a little later; calls `released` at that moment. */
-  release?(released?: () => void): void;
+  /** Lets go of what the shape waits on, a little later (or marks the shape's last callback); calls `released` then. */
+  release?(released: (() => void) | undefined, state: Record<string, unknown>): void;
   stop?(): Promise<void> | void;
 }
 
@@ -89,9 +89,10 @@ describe('each shape, unloaded while working, in this process', () => {
       await driver.after?.(state);
       await until(() => state.working === true, `${shape} to be working`);
       const unloading = coordinator.unload(shape);
-      // A shape waiting on another owner's resource: its last cue is that release.
+      // A shape waiting on another owner's resource: its last cue is that
+      // release; a worker's: its 'exit' event (no accounting change).
       let releasedAt = -1;
-      driver.release?.(() => (releasedAt = binding.watchIteration()));
+      driver.release?.(() => (releasedAt = binding.watchIteration()), state);
       const report = await unloading;
       expect(report.removed).toBe(true);
       const { removed } = report.iterations!;

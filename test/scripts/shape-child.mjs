@@ -34,11 +34,11 @@ for (const { shape, state } of loaded) {
 let removed;
 if (mode === 'unload') {
   const unloading = coordinator.unload(shapes[0]);
-  loaded[0].driver.release?.();
+  loaded[0].driver.release?.(undefined, loaded[0].state);
   removed = [(await unloading).removed];
 } else {
   const quitting = coordinator.quit({ order: 'parallel' });
-  for (const { driver } of loaded) driver.release?.();
+  for (const { driver, state } of loaded) driver.release?.(undefined, state);
   removed = (await quitting).modules.map((m) => m.removed);
 }
 for (const { driver } of loaded) await driver.stop?.();

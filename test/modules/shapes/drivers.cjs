@@ -102,6 +102,15 @@ const drivers = {
     };
   },
 
+  'worker-thread'() {
+    return {
+      /** The module's last callback is the worker's 'exit' event, not an accounting change: mark it. */
+      release(released, state) {
+        state.worker.once('exit', () => released?.());
+      },
+    };
+  },
+
   'waits-on-other'() {
     let server;
     let peer;

@@ -2,7 +2,7 @@
 'use strict';
 const { Worker } = require('node:worker_threads');
 
-const state = { working: false, results: 0, exited: false };
+const state = { working: false, results: 0, exited: false, worker: undefined };
 let worker;
 
 exports.state = state;
@@ -16,6 +16,7 @@ exports.init = () => {
      });`,
     { eval: true },
   );
+  state.worker = worker;
   worker.on('message', () => {
     state.results++;
     state.working = state.results > 3;
