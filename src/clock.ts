@@ -12,6 +12,7 @@ const realNow = perf.now.bind(perf);
 export const setTimeout: typeof timers.setTimeout = timers.setTimeout;
 export const clearTimeout: typeof timers.clearTimeout = timers.clearTimeout;
 export const setImmediate: typeof timers.setImmediate = timers.setImmediate;
+export const nextTick: typeof process.nextTick = process.nextTick.bind(process);
 
 /** Milliseconds on the real monotonic clock (performance.now as it was at load). */
 export function now(): number {

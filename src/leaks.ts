@@ -9,6 +9,7 @@ import {
   handleCapture,
   isRunnerMade,
   isSharedMade,
+  librarySite,
   nextEpoch,
   onTimerBirth,
   retainStacks,
@@ -19,8 +20,9 @@ import {
   unobserved,
   type Capture,
 } from './stacks';
+import { runInScope, type Scope } from './scopes';
 import { checkBoolean, checkFunction, checkObject, describe } from './validate';
-import { now, setImmediate, setTimeout } from './clock';
+import { nextTick, now, setImmediate, setTimeout } from './clock';
 
 export interface LeakCheckOptions {
   /**
@@ -41,6 +43,15 @@ export interface LeakCheckOptions {
   ignoreModules?: readonly (string | RegExp)[];
   /** Never report a leak for which this returns true. */
   ignore?: (leak: Leak) => boolean;
+  /**
+   * Report only what was made inside this check's run() calls — in `fn`,
+   * its async continuations, and callbacks of what it made — instead of
+   * everything born since begin(). Concurrent checks then each see their
+   * own. Handles whose birth uv-drain did not see (native code with no
+   * async resource) are still reported by time. Needs tracking (default
+   * true with this option). Default false.
+   */
+  context?: boolean;
 }
 
 /** A handle born since begin() and still on the loop at end(). */
@@ -99,6 +110,11 @@ export interface LeakCheck {
   end(): Promise<LeakReport>;
   /** Forgets begin() without checking (a test that opted out). */
   cancel(): void;
+  /**
+   * Runs `fn` in this check's async context and returns what it returns:
+   * with `context: true`, what it makes is what end() looks at.
+   */
+  run<T>(fn: () => T): T;
 }
 
 const DEFAULT_GRACE_MS = 500;
@@ -112,6 +128,7 @@ const TIMER_TYPES = ['Timeout', 'Immediate'] as const;
 interface Resolved {
   graceMs: number;
   tracking: boolean;
+  context: boolean;
   ignoreTypes: Set<string>;
   ignoreModules: (string | RegExp)[];
   ignore: ((leak: Leak) => boolean) | undefined;
@@ -131,8 +148,13 @@ function resolveOptions(options: LeakCheckOptions): Resolved {
       throw new RangeError(`The "graceMs" option must be a number of milliseconds from 0 to ${MAX_MS}, received ${graceMs}`);
     }
   }
-  const tracking = options.tracking ?? false;
+  if (options.context !== undefined) checkBoolean(options.context, 'context');
+  const context = options.context ?? false;
   if (options.tracking !== undefined) checkBoolean(options.tracking, 'tracking');
+  if (context && options.tracking === false) {
+    throw new RangeError('The "context" option needs tracking: it cannot be used with "tracking: false"');
+  }
+  const tracking = options.tracking ?? context;
   const ignoreTypes = options.ignoreTypes ?? [];
   if (
     options.ignoreTypes !== undefined &&
@@ -154,6 +176,7 @@ function resolveOptions(options: LeakCheckOptions): Resolved {
   return {
     graceMs,
     tracking,
+    context,
     ignoreTypes: new Set(ignoreTypes),
     ignoreModules: [...ignoreModules],
     ignore: options.ignore,
@@ -167,11 +190,57 @@ function resolveOptions(options: LeakCheckOptions): Resolved {
  */
 export function leakCheck(options: LeakCheckOptions = {}): LeakCheck {
   const opts = resolveOptions(options);
+  const scope: Scope = { name: 'leak check' };
+  return makeCheck(opts, scope, opts.context ? (capture) => capture === undefined || capture.scope === scope : null);
+}
+
+/**
+ * A check that looks only at the births `accept` takes (a capture, or
+ * undefined for a handle whose birth was not seen). uv-drain/vitest's
+ * scopes: a block's hooks, a file's collection.
+ */
+export function leakCheckOf(
+  options: LeakCheckOptions,
+  scope: Scope,
+  accept: Accept,
+): LeakCheck {
+  return makeCheck(resolveOptions(options), scope, accept);
+}
+
+/**
+ * What was born before now outside every check's run() (and the handles
+ * alive now whose birth uv-drain did not see): a test file's collection.
+ */
+export function bornOutsideScopes(): Accept {
+  takeMatches();
+  const epoch = nextEpoch();
+  const { records } = binding.snapshot(false);
+  const alive = new Set<number>();
+  for (let r = 0; r < records.length; r += 7) alive.add(records[r] * 2 ** 32 + records[r + 1]);
+  return (capture, key) => (capture !== undefined ? capture.scope === null && capture.epoch < epoch : key !== null && alive.has(key));
+}
+
+const reconfigurable = new WeakMap<LeakCheck, (options: LeakCheckOptions) => void>();
+
+/**
+ * Changes the options of a begun check for its end() (uv-drain/vitest's
+ * per-test options); tracking and context are fixed at begin().
+ */
+export function reconfigure(check: LeakCheck, options: LeakCheckOptions): void {
+  reconfigurable.get(check)?.(options);
+}
+
+function makeCheck(initial: Resolved, scope: Scope, accept: Accept | null): LeakCheck {
+  let opts = initial;
   let began: Begun | null = null;
-  return {
+  const check: LeakCheck = {
+    run(fn) {
+      checkFunction(fn, 'fn');
+      return runInScope(scope, fn);
+    },
     begin() {
       began?.release();
-      began = beginCheck(opts);
+      began = beginCheck(opts, accept);
     },
     async end() {
       const state = began;
@@ -188,10 +257,22 @@ export function leakCheck(options: LeakCheckOptions = {}): LeakCheck {
       began = null;
     },
   };
+  reconfigurable.set(check, (options) => {
+    const next = resolveOptions(options);
+    if (began !== null && (next.tracking !== opts.tracking || next.context !== opts.context)) {
+      throw new RangeError('The "tracking" and "context" options cannot change while a check is running');
+    }
+    opts = next;
+  });
+  return check;
 }
+
+/** Which births a check looks at (null: all born since begin). */
+export type Accept = (capture: Capture | undefined, handleKey: number | null) => boolean;
 
 interface Begun {
   records: Float64Array;
+  accept: Accept | null;
   epoch: number;
   /**
    * JS timers born since begin (tracking on), held weakly: a timer that ran
@@ -205,7 +286,7 @@ interface Begun {
   release(): void;
 }
 
-function beginCheck(opts: Resolved): Begun {
+function beginCheck(opts: Resolved, accept: Accept | null): Begun {
   watchStdio();
   const timers = new Set<WeakRef<object>>();
   let releaseStacks: (() => void) | null = null;
@@ -226,6 +307,7 @@ function beginCheck(opts: Resolved): Begun {
   }
   return {
     records: binding.snapshot(false).records,
+    accept,
     epoch: nextEpoch(),
     timers,
     timerCounts: opts.tracking ? {} : refTimerCounts(),
@@ -238,6 +320,11 @@ function beginCheck(opts: Resolved): Begun {
 }
 
 async function endCheck(opts: Resolved, state: Begun): Promise<LeakReport> {
+  // Let what the checked code queued with process.nextTick run first (no
+  // loop iteration: the tick queue drains, ticks queued by ticks included,
+  // before this continuation runs): server.listen(port, host) makes its
+  // handle in one.
+  await new Promise<void>((resolve) => nextTick(resolve));
   const started = now();
   const deadline = started + opts.graceMs;
   let iterations = 0;
@@ -296,8 +383,16 @@ function findLeaks(opts: Resolved, state: Begun, final: boolean): Found | typeof
   const withStacks = final || opts.ignore !== undefined;
   if (opts.tracking) takeMatches();
   const now = binding.snapshot(false).records;
-  const fresh = newHandleOffsets(state, now, opts.tracking);
-  const timers = opts.tracking ? pendingTimers(state.timers) : [];
+  let fresh = newHandleOffsets(state, now, opts.tracking);
+  let timers = opts.tracking ? pendingTimers(state.timers) : [];
+  const accept = state.accept;
+  if (accept !== null) {
+    fresh = fresh.filter((r) => {
+      const key = now[r] * 2 ** 32 + now[r + 1];
+      return accept(capturedAs(key, binding.typeNames[now[r + 2]] ?? 'unknown'), key);
+    });
+    timers = timers.filter((timer) => accept(timerCapture(timer), null));
+  }
   const counted = opts.tracking ? null : newTimerCounts(state.timerCounts);
   if (fresh.length === 0 && timers.length === 0 && counted === null) return null;
   if (!final && opts.ignore === undefined && opts.ignoreModules.length === 0 && quickWaiting(opts, now, fresh, timers, counted)) {
@@ -315,8 +410,7 @@ function findLeaks(opts: Resolved, state: Begun, final: boolean): Found | typeof
       const key = records[r] * 2 ** 32 + records[r + 1];
       if (!wanted.has(key)) continue; // older, or born between the two walks
       const info = handleInfo(records, r, full.modules);
-      const capture = opts.tracking ? handleCapture(key) : undefined;
-      const matching = capture !== undefined && uvTypeOf(capture.asyncType) === info.type ? capture : undefined;
+      const matching = opts.tracking ? capturedAs(key, info.type) : undefined;
       leaks.push({
         kind: 'handle',
         ...info,
@@ -326,9 +420,15 @@ function findLeaks(opts: Resolved, state: Begun, final: boolean): Found | typeof
       captures.push(matching);
     }
   }
+  let singletons = 0;
   for (const timer of timers) {
+    const capture = timerCapture(timer);
+    if (capture !== undefined && isLibrarySingleton(timer, capture)) {
+      singletons++;
+      continue;
+    }
     leaks.push(describeTimer(timer, withStacks));
-    captures.push(timerCapture(timer));
+    captures.push(capture);
   }
   if (counted !== null) {
     for (const type of TIMER_TYPES) {
@@ -339,7 +439,7 @@ function findLeaks(opts: Resolved, state: Begun, final: boolean): Found | typeof
     }
   }
   const kept = leaks.filter((leak, i) => !isIgnored(opts, leak, captures[i]));
-  return { leaks: kept, ignored: leaks.length - kept.length };
+  return { leaks: kept, ignored: leaks.length - kept.length + singletons };
 }
 
 // The built-in rules and ignoreTypes, from the raw records: true when one
@@ -359,14 +459,15 @@ function quickWaiting(
     const fd = records[r + 4];
     if (stdioHandles.get(key) === type) continue;
     if (fd >= 0 && fd <= 2 && (type === 'tty' || type === 'pipe' || type === 'tcp')) continue;
-    const capture = opts.tracking ? handleCapture(key) : undefined;
-    if (capture !== undefined && uvTypeOf(capture.asyncType) === type && isSharedMade(capture)) continue;
+    const capture = opts.tracking ? capturedAs(key, type) : undefined;
+    if (capture !== undefined && isSharedMade(capture)) continue;
     return true;
   }
   for (const timer of timers) {
     const capture = timerCapture(timer);
     const type = capture?.asyncType === 'Immediate' ? 'Immediate' : 'Timeout';
-    if (!opts.ignoreTypes.has(type) && (capture === undefined || !(isRunnerMade(capture) || isSharedMade(capture)))) {
+    if (opts.ignoreTypes.has(type)) continue;
+    if (capture === undefined || !(isRunnerMade(capture) || isSharedMade(capture) || isLibrarySingleton(timer, capture))) {
       return true;
     }
   }
@@ -374,6 +475,12 @@ function quickWaiting(
     for (const type of TIMER_TYPES) if (counted[type] > 0 && !opts.ignoreTypes.has(type)) return true;
   }
   return false;
+}
+
+/** The birth of the live handle at `key` if it was observed and made a handle of this uv type. */
+function capturedAs(key: number, type: string): Capture | undefined {
+  const capture = handleCapture(key);
+  return capture !== undefined && uvTypeOf(capture.asyncType) === type ? capture : undefined;
 }
 
 // The loop's handle queue is in creation order (libuv appends new handles at
@@ -498,6 +605,23 @@ function isIgnored(opts: Resolved, leak: Leak, capture: Capture | undefined): bo
     }
   }
   return opts.ignore?.(leak) === true;
+}
+
+// A library's process-wide singleton (the npm undici's once-a-second clock
+// tick): an unref'd JS timer made by a package's code (librarySite: its
+// innermost frame that is not Node's lies under node_modules), and the only
+// one alive from that creation site. It keeps no process alive and is made
+// once, by whichever test used the library first, so it is no test's leak.
+// A second one alive from the same site is not a singleton: it is reported.
+const singletonBySite = new Map<string, WeakRef<object>>();
+function isLibrarySingleton(timer: object, capture: Capture): boolean {
+  if ((timer as TimerObject).hasRef?.() !== false) return false;
+  const site = librarySite(capture);
+  if (site === null) return false;
+  const known = singletonBySite.get(site)?.deref();
+  if (known !== undefined && known !== timer && (known as TimerObject)._destroyed !== true) return false;
+  singletonBySite.set(site, new WeakRef(timer));
+  return true;
 }
 
 /**

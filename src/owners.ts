@@ -91,7 +91,7 @@ const inFlight = new Map<number, InFlight>();
 const storage = new AsyncLocalStorage<OwnerRecord>();
 const syncOwners: OwnerRecord[] = [];
 /** Owners whose code Node is continuing (a dns.lookup callback): as if a frame of theirs were on the stack. */
-const codeScopes: { owner: OwnerRecord; origin: Error | null }[] = [];
+const codeScopes: { owner: OwnerRecord | undefined; origin: Error | null }[] = [];
 let tracking = false;
 let suppressed = 0;
 /** Inside a global agent's createConnection: what is born is the process's (shared), not only nobody's. */
@@ -207,14 +207,15 @@ function onInit(asyncId: number, type: string, triggerAsyncId: number, resource:
   // A timer of Node's own machinery is nobody's and no one's leak.
   if (verdict === NODE && handle === undefined) return;
   const owner = verdict === NODE ? undefined : verdict;
-  // Observers (creation stacks) see handles and timers only: building a
-  // record for every promise would double the cost of tracking. What Node's
+  // Observers (creation stacks) see handles and timers only, and DNS lookups
+  // (a server listening on a host name is born in the lookup's callback):
+  // building a record for every promise would double the cost of tracking. What Node's
   // shared machinery makes is seen too, marked shared (no test's leak).
   const shared = sharing > 0 || verdict === NODE;
   if (
     birthObserver !== null &&
     (suppressed === 0 || shared) &&
-    (handle !== undefined || type === 'Timeout' || type === 'Immediate')
+    (handle !== undefined || type === 'Timeout' || type === 'Immediate' || type === 'GETADDRINFOREQWRAP')
   ) {
     observeBirth(asyncId, type, triggerAsyncId, resource, owner, handle, shared);
     return;
@@ -531,10 +532,12 @@ function continueLookups(): void {
   const lookup = function lookup(this: unknown, ...args: unknown[]): unknown {
     const last = args.length - 1;
     const callback = args[last];
-    if (!hasCodeRoots() || suppressed > 0 || typeof callback !== 'function') return original.apply(this, args);
-    const owner = ownerByCode<OwnerRecord>(lookup, false);
-    if (owner === undefined || owner === NODE) return original.apply(this, args);
-    // Creation stacks of what the callback makes point at the call.
+    if (suppressed > 0 || typeof callback !== 'function') return original.apply(this, args);
+    const byCode = hasCodeRoots() ? ownerByCode<OwnerRecord>(lookup, false) : undefined;
+    if (byCode === NODE || (byCode === undefined && birthObserver === null)) return original.apply(this, args);
+    const owner = byCode;
+    // Creation stacks of what the callback makes point at the call (a
+    // server listening on 127.0.0.1 is born in a nextTick of the lookup).
     const origin = birthObserver === null ? null : new Error('continued');
     args[last] = function continued(this: unknown, ...results: unknown[]) {
       codeScopes.push({ owner, origin });

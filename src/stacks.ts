@@ -15,6 +15,7 @@ import path = require('node:path');
 import { sharedByStack } from './code-owners';
 import { binding } from './native';
 import { setBirthObserver, type Birth } from './owners';
+import { scopeAtBirth, watchAgents, type Scope } from './scopes';
 
 /** What is known about one handle's or JS timer's birth. */
 export interface Capture {
@@ -34,6 +35,14 @@ export interface Capture {
   readonly shared: boolean;
   /** Handles: Node's wrap of the handle, held weakly (addresses, a pid: what the resource is). */
   readonly wrap?: WeakRef<object>;
+  /**
+   * The check scope it was born in (scopes.ts): the async context's, else
+   * its trigger's (a connection is born outside any context, its server is
+   * its trigger); null when neither has one.
+   */
+  readonly scope: Scope | null;
+  /** The capture of the resource that triggered this birth, if observed (a server, a DNS lookup). */
+  readonly trigger: Capture | undefined;
 }
 
 /** The uv handle type an async resource type makes, or null (owners.ts keeps the table). */
@@ -54,6 +63,8 @@ const pendingBySeq = new Map<number, { capture: Capture; round: number }>();
 const byAddress = new Map<number, Capture>();
 /** Handle captures by async id, for births with no frames of their own (an accepted connection). */
 const byAsyncId = new Map<number, Capture>();
+/** DNS lookups by async id, kept a prune round or two: only as triggers of what their callbacks make. */
+const lookups = new Map<number, { capture: Capture; round: number }>();
 // A timer's capture lives on the timer itself: a WeakMap entry per timer
 // costs the garbage collector far more (ephemerons) in timer-heavy code.
 const CAPTURE = Symbol('uv-drain:capture');
@@ -69,7 +80,10 @@ let quiet = 0;
  * its creation stack.
  */
 export function retainStacks(): () => void {
-  if (users++ === 0) setBirthObserver(observe);
+  if (users++ === 0) {
+    watchAgents();
+    setBirthObserver(observe);
+  }
   let released = false;
   return () => {
     if (released) return;
@@ -78,6 +92,7 @@ export function retainStacks(): () => void {
       setBirthObserver(null);
       pendingBySeq.clear();
       byAsyncId.clear();
+      lookups.clear();
       byAddress.clear();
       sharedSockets.clear();
     }
@@ -125,7 +140,15 @@ function observe(birth: Birth): void {
     return;
   }
   const isTimeout = type === 'Timeout';
-  if (birth.handleSeq < 0 && !isTimeout) return; // requests, promises...
+  if (type === 'GETADDRINFOREQWRAP') {
+    // Kept only as the trigger of what is born in its callback.
+    const capture = makeCapture(birth, captureStack());
+    settleLater(capture, undefined);
+    lookups.set(birth.asyncId, { capture, round });
+    if (++birthsSincePrune >= PRUNE_EVERY) queueMicrotask(prune);
+    return;
+  }
+  if (birth.handleSeq < 0 && !isTimeout) return; // other requests
   if (isTimeout) {
     // A refreshed Timeout is announced again: it keeps its first birth.
     const timer = birth.resource as TimerCaptured;
@@ -178,6 +201,7 @@ function captureStack(): Error {
 }
 
 function makeCapture(birth: Birth, error: Error | null): Capture {
+  const trigger = byAsyncId.get(birth.triggerAsyncId) ?? lookups.get(birth.triggerAsyncId)?.capture;
   return {
     asyncType: birth.type,
     asyncId: birth.asyncId,
@@ -187,6 +211,8 @@ function makeCapture(birth: Birth, error: Error | null): Capture {
     error,
     origin: birth.origin,
     shared: birth.shared,
+    scope: scopeAtBirth() ?? trigger?.scope ?? null,
+    trigger,
   };
 }
 
@@ -210,6 +236,7 @@ function prune(): void {
   birthsSincePrune = 0;
   takeMatches();
   for (const [seq, entry] of pendingBySeq) if (entry.round < round) pendingBySeq.delete(seq);
+  for (const [asyncId, entry] of lookups) if (entry.round < round) lookups.delete(asyncId);
   round++;
   const live = new Set<number>();
   const { records } = binding.snapshot(false);
@@ -230,6 +257,13 @@ export function timerCapture(timer: object): Capture | undefined {
   return (timer as TimerCaptured)[CAPTURE];
 }
 
+const TRIGGER_NAMES: Record<string, string> = {
+  TCPSERVERWRAP: 'TCP server',
+  TCPWRAP: 'TCP socket',
+  PIPESERVERWRAP: 'pipe server',
+  GETADDRINFOREQWRAP: 'DNS lookup',
+};
+
 /**
  * The creation stack of a capture, trimmed to user frames. A birth with no
  * user frame of its own (a connection accepted in a libuv callback) shows
@@ -241,10 +275,14 @@ export function stackOf(capture: Capture | undefined, frames = SHOWN_FRAMES): st
   if (own !== '') return own;
   const origin = capture.origin === null ? '' : trimStack(capture.origin.stack ?? '', frames);
   if (origin !== '') return `    (born when Node continued the call made at:)\n${origin}`;
-  const trigger = byAsyncId.get(capture.triggerAsyncId);
-  if (trigger !== undefined && trigger !== capture && trigger.error !== null) {
-    const via = trimStack(trigger.error.stack ?? '', frames);
-    if (via !== '') return `    (born in a callback of a ${trigger.asyncType} created:)\n${via}`;
+  // The nearest trigger with a stack of its own: a connection's server, or
+  // the DNS lookup a server listening on a host name was born after.
+  const via: string[] = [];
+  for (let trigger = capture.trigger; trigger !== undefined && via.length < 4; trigger = trigger.trigger) {
+    via.push(TRIGGER_NAMES[trigger.asyncType] ?? trigger.asyncType);
+    let stack = trigger.error === null ? '' : trimStack(trigger.error.stack ?? '', frames);
+    if (stack === '' && trigger.origin !== null) stack = trimStack(trigger.origin.stack ?? '', frames);
+    if (stack !== '') return `    (born in a callback of a ${via.join(' ← a ')} made at:)\n${stack}`;
   }
   return '    (born in a callback from Node or libuv: no user frame)';
 }
@@ -384,6 +422,28 @@ export function isRunnerMade(capture: Capture): boolean {
     runnerMade.set(capture, known);
   }
   return known;
+}
+
+const sites = new WeakMap<Capture, string | null>();
+const NODE_MODULES = `${path.sep}node_modules${path.sep}`;
+
+/**
+ * Where a package's code made this resource: the innermost frame that is not
+ * Node's, a runner's or uv-drain's, when it lies under node_modules (not the
+ * project's own code); null otherwise.
+ */
+export function librarySite(capture: Capture): string | null {
+  let site = sites.get(capture);
+  if (site === undefined) {
+    site = null;
+    for (const line of (capture.error?.stack ?? '').split('\n')) {
+      if (!/^\s+at /.test(line) || isInternalFrame(line)) continue;
+      if (line.includes(NODE_MODULES)) site = line.trim().replace(/^at (?:async )?(?:.*\()?/, '').replace(/\)$/, '');
+      break;
+    }
+    sites.set(capture, site);
+  }
+  return site;
 }
 
 /** Whether a formatted stack frame is Node's, a test runner's or uv-drain's own. */

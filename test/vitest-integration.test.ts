@@ -31,6 +31,15 @@ interface JsonResult {
   }[];
 }
 
+// The fixture's stand-in library must sit under node_modules (that is what
+// makes it a library's code); node_modules is never committed.
+function installFixturePackages(): void {
+  const target = path.join(FIXTURE, 'node_modules', 'clock-lib');
+  fs.rmSync(target, { recursive: true, force: true });
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  fs.cpSync(path.join(FIXTURE, 'packages', 'clock-lib'), target, { recursive: true });
+}
+
 async function runFixture(pool: 'forks' | 'threads'): Promise<{
   code: number | null;
   output: string;
@@ -38,6 +47,7 @@ async function runFixture(pool: 'forks' | 'threads'): Promise<{
   /** File-level failures (a hook of the file itself), by file name. */
   files: Map<string, string>;
 }> {
+  installFixturePackages();
   const json = path.join(os.tmpdir(), `uv-drain-vitest-${process.pid}-${pool}.json`);
   const child = spawn(
     process.execPath,
@@ -84,18 +94,76 @@ describe('Vitest on a project that uses uv-drain/vitest as its setup file', () =
         'file scope uses the servers the file made': 'passed',
         'strict ref leaves an unref’d timer: a warning': 'passed',
         'strict ref leaves a listening server: a failure': 'failed',
+        // Scopes: hooks' resources are their block's, concurrent tests each their own.
+        'beforeEach leaks a client passes': 'passed',
+        'beforeEach leaks a client passes too': 'passed',
+        'outer nested beforeAll never closes its server passes': 'passed',
+        'outer passes outside the leaky block': 'passed',
+        'concurrent slow one leaks a server': 'failed',
+        'concurrent quick one closes its server': 'passed',
+        'concurrent another quick one closes its server': 'passed',
+        'singleton first use makes the library’s clock': 'passed',
+        'singleton a later use shares it': 'passed',
+        'singleton closes its poller': 'passed',
+        'singleton leaves a poller open while another one is alive': 'failed',
+        // The clean corpus: HTTP-heavy shapes that leak nothing.
+        'http hooks fetches JSON': 'passed',
+        'http hooks reads a streamed body chunk by chunk': 'passed',
+        'http hooks posts a streamed request body': 'passed',
+        'http hooks sends requests in parallel through the file’s keep-alive agent': 'passed',
+        'http hooks goes through Node’s global agent': 'passed',
+        'http hooks aborts a fetch': 'passed',
+        'http hooks gives up on a slow answer with AbortSignal.timeout': 'passed',
+        'http hooks destroys an http.get in flight': 'passed',
+        'http2 sessions from beforeEach gets one path': 'passed',
+        'http2 sessions from beforeEach gets two streams at once': 'passed',
+        'http2 sessions from beforeEach a nested block with its own server talks to both servers': 'passed',
+        'https answers through the global agent': 'passed',
+        'https answers twice through the file’s agent, on one socket': 'passed',
+        'a worker pool from beforeAll sums on a worker': 'passed',
+        'a worker pool from beforeAll sums on both workers at once': 'passed',
+        'a worker pool from beforeAll runs a child process to its end': 'passed',
+        'a worker pool from beforeAll runs a worker of its own to its end': 'passed',
+        'fixtures uses a server fixture': 'passed',
+        'fixtures connects to the fixture’s server': 'passed',
+        'fixtures closes its server in onTestFinished': 'passed',
       });
       expect(output).toContain('uv-drain (warning, strict: ref): test "strict ref > leaves an unref’d timer: a warning"');
       expect(results.get('strict ref leaves a listening server: a failure')!.message).toContain(
         `at ${siteOf('// leak:strict-ref', 'strict-ref.spec.ts')}`,
       );
-      // What the file's collection and beforeAll made and never closed fails the file, not a test.
-      expect(files.get('leaky.spec.ts')).toBe('');
-      expect(files.get('http-shared.spec.ts')).toBe('');
+      // Clean files fail nothing at file level.
+      for (const clean of ['leaky', 'http-shared', 'http-hooks', 'http2-hooks', 'https', 'workers', 'fixtures', 'concurrent', 'singleton']) {
+        expect(files.get(`${clean}.spec.ts`), clean).toBe('');
+      }
+      // A block's leak fails the block (Vitest's "Failed Suites"); its tests pass.
+      expect(output).toContain('FAIL  block-leaks.spec.ts > beforeEach leaks a client');
+      expect(output).toMatch(
+        /uv-drain: the hooks of describe "beforeEach leaks a client" \(block-leaks\.spec\.ts\) \(beforeAll, beforeEach, afterAll\) left 4 handles alive after its last afterAll/,
+      );
+      expect(output).toContain(`at ${siteOf('// leak:beforeEach', 'block-leaks.spec.ts')}`);
+      expect(output).toContain('(born in a callback of a TCP server made at:)');
+      expect(output).toContain('FAIL  block-leaks.spec.ts > outer > nested beforeAll never closes its server');
+      expect(output).toMatch(/uv-drain: the hooks of describe "nested beforeAll never closes its server" \(block-leaks\.spec\.ts\) .* left 1 handle alive/);
+      expect(output).toContain(`at ${siteOf('// leak:nested-beforeAll', 'block-leaks.spec.ts')}`);
+      expect(output).not.toContain('FAIL  block-leaks.spec.ts > outer\n');
+      // Concurrent: the slow test's own server, with the line that made it (born after its lookup).
+      const slow = results.get('concurrent slow one leaks a server')!.message;
+      expect(slow).toMatch(/left 1 handle alive/);
+      expect(slow).toContain('— TCP server 127.0.0.1:');
+      expect(slow).toContain(`at ${siteOf('// leak:concurrent', 'concurrent.spec.ts')}`);
+      // The second poller alive from the library's line is no singleton.
+      const poller = results.get('singleton leaves a poller open while another one is alive')!.message;
+      expect(poller).toContain('left 1 JS timer alive');
+      expect(poller).toContain(`at ${siteOf('// leak:poller-2', 'singleton.spec.ts')}`);
       const fileLeak = files.get('file-scope.spec.ts')!;
-      expect(fileLeak).toMatch(/^uv-drain: the collection and beforeAll hooks of file-scope\.spec\.ts left 2 handles alive after its last afterAll/);
+      // What the collection made fails the file; the block's beforeAll server fails the block.
+      expect(fileLeak).toMatch(
+        /^uv-drain: the collection of file-scope\.spec\.ts \(describe callbacks, top-level code\) left 1 handle alive after its last afterAll/,
+      );
       expect(fileLeak).toContain(`at ${siteOf('// leak:collection', 'file-scope.spec.ts')}`);
-      expect(fileLeak).toContain(`at ${siteOf('// leak:beforeAll', 'file-scope.spec.ts')}`);
+      expect(output).toContain('FAIL  file-scope.spec.ts > file scope');
+      expect(output).toContain(`at ${siteOf('// leak:beforeAll', 'file-scope.spec.ts')}`);
       expect(results.get('fake timers left installed by a test that leaks a server')!.message).toContain(
         `at ${siteOf('// leak:fake-timers', 'fake-timers.spec.ts')}`,
       );

@@ -6,7 +6,7 @@
 // file (it inlines them), so the hooks are registered in each file; a test
 // file that imports this module gets the same instance as the setup file.
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeEach, expect } from 'vitest';
+import { aroundAll, aroundEach, expect, TestRunner } from 'vitest';
 
 import {
   countsFor,
@@ -19,6 +19,7 @@ import {
   type LeakCheckOptions,
   type LeakReport,
 } from '../index.js';
+import { bornOutsideScopes, currentScope, leakCheckOf, reconfigure, type Accept, type Scope } from '../internal.js';
 
 export type { LeakCheckOptions, LeakReport } from '../index.js';
 
@@ -65,9 +66,10 @@ declare module 'vitest' {
 let settings: VitestLeakCheckOptions = { tracking: true };
 
 /**
- * Sets the options of the check for the tests that follow in this test file
- * (call it at the top of a test file, or in a setup file listed after
- * uv-drain/vitest to change the default for every file).
+ * Sets the options of the check. At the top of a test file (or in a hook):
+ * for the rest of that file; in a setup file listed after uv-drain/vitest:
+ * the default of every file; inside a test: for that test only (there
+ * `tracking` cannot change, and `enabled: false` is allowLeaks()).
  */
 export function configureLeakCheck(options: VitestLeakCheckOptions): void {
   const { enabled, strict, ...rest } = options;
@@ -76,6 +78,17 @@ export function configureLeakCheck(options: VitestLeakCheckOptions): void {
   }
   if (strict !== undefined && strict !== 'all' && strict !== 'ref') {
     throw new TypeError(`The "strict" option must be 'all' or 'ref', received ${JSON.stringify(strict) ?? String(strict)}`);
+  }
+  const test = runningTest();
+  if (test !== null) {
+    if (rest.tracking !== undefined && rest.tracking !== test.options.tracking) {
+      throw new RangeError('The "tracking" option cannot change inside a test (set it at the top of the file)');
+    }
+    const next = { ...test.options, ...options };
+    reconfigure(test.check, { ...checkOptions(next), context: true }); // throws on bad options
+    test.options = next;
+    if (enabled === false) test.allowed = 'enabled: false';
+    return;
   }
   leakCheck(checkOptions({ ...settings, ...rest })); // throws on bad options
   settings = { ...settings, ...options };
@@ -89,116 +102,233 @@ function checkOptions(options: VitestLeakCheckOptions): LeakCheckOptions {
   return { ...rest, tracking, ignoreTypes };
 }
 
-interface Running {
+// ------------------------------------------------------------- scopes ----
+//
+// Each test runs in a check scope of its own (aroundEach, the outermost one:
+// setup files register first): what its body, its afterEach hooks, its
+// fixtures and onTestFinished callbacks make — and what is born in callbacks
+// of those — is checked once the test is over, fixtures torn down. The
+// hooks of a describe block (beforeAll, beforeEach, afterAll) run in the
+// block's scope: what they make may live until the block ends and is checked
+// after its afterAll (a client from beforeEach closed in the next beforeEach,
+// a server from beforeAll and the connections it accepts during tests). What
+// the file's collection made (describe callbacks, top-level code) is checked
+// after the file's last afterAll. Scopes follow async context, not the
+// clock: concurrent tests each get what they made.
+//
+// With tracking off there are no scopes: each test is checked for what was
+// born while it ran (hooks included), and blocks are not checked.
+
+interface TestState {
   check: LeakCheck;
+  options: VitestLeakCheckOptions;
   allowed: string | null;
 }
 
-let running: Running | null = null;
+/** The running tests, by the scope of their check. */
+const tests = new Map<Scope, TestState>();
+/** The checks of the describe blocks (and the file) running now. */
+const blocks = new Map<object, LeakCheck>();
+
+function runningTest(): TestState | null {
+  const scope = currentScope();
+  return scope === null ? null : tests.get(scope) ?? null;
+}
 
 /**
  * Per-test opt-out: call it inside a test to skip the leak check for that
  * test only. Say why in `reason`; it is kept for nothing but the reader.
  */
 export function allowLeaks(reason?: string): void {
-  if (running === null) throw new Error('allowLeaks() must be called inside a test (uv-drain/vitest is not set up, or no test is running)');
-  running.allowed = reason ?? 'allowed';
+  const test = runningTest();
+  if (test === null) throw new Error('allowLeaks() must be called inside a test (uv-drain/vitest is not set up, or no test is running)');
+  test.allowed = reason ?? 'allowed';
 }
 
-// The file's own scope: what its collection (describe callbacks) and its
-// top-level beforeAll hooks make before the first test begins must be gone
-// once its last afterAll has run (this module's afterAll runs last: Vitest
-// runs afterAll hooks in reverse order of registration, and setup files
-// register first). What tests make is theirs and checked with them.
-let fileCheck: { check: LeakCheck; atLoad: Set<string>; bornBeforeTests: Set<string> | null } | null = null;
+function scoped(): boolean {
+  return settings.enabled !== false && (settings.tracking ?? true);
+}
+
+// The collection: from this module's load (the file's first setup file) to
+// the start of the file's suite. Untracked, only handles born then are looked at.
+let collectionMadeBefore: Accept | null = null;
+let collection: LeakCheck | null = null;
 if (settings.enabled !== false) {
   const options = checkOptions(settings);
   const own = options.ignore;
-  // Handles only (the per-test checks see the file's timers), and only those
-  // born before the first test: the rest are the tests' (end() does not wait for them).
-  const check = leakCheck({
-    ...options,
-    ignore: (leak) => leak.kind !== 'handle' || !(fileCheck?.bornBeforeTests?.has(leak.id) ?? false) || own?.(leak) === true,
+  collection = leakCheckOf(
+    { ...options, ignore: (leak) => (!scoped() && leak.kind !== 'handle') || own?.(leak) === true },
+    { name: 'collection' },
+    (capture, key) => collectionMadeBefore?.(capture, key) ?? false,
+  );
+  collection.begin();
+}
+
+interface SuiteLike {
+  name: string;
+  type: string;
+  tasks?: SuiteLike[];
+  file?: { filepath?: string };
+  filepath?: string;
+  result?: { state?: string; errors?: unknown[] };
+}
+
+type Hook = ((...args: unknown[]) => unknown) & Record<PropertyKey, unknown>;
+type SuiteHooks = { beforeEach: Hook[]; aroundAll: Hook[] };
+const suiteHooks = (TestRunner as unknown as { getSuiteHooks?: (suite: object) => SuiteHooks | undefined }).getSuiteHooks;
+
+aroundAll(async (runSuite: () => Promise<void>, {}, file: SuiteLike) => {
+  // Tracking off: one window from the setup file's load to the file's end.
+  let beforeTests: Set<string> | null = null;
+  if (!scoped()) beforeTests = new Set(snapshot().map((h) => h.id));
+  else collectionMadeBefore = bornOutsideScopes();
+  let failures: Failure[] = [];
+  if (scoped()) {
+    for (const suite of suitesOf(file)) scopeHooks(suite);
+    failures = await runBlock(file, runSuite);
+  } else {
+    await runSuite();
+  }
+  const check = collection;
+  collection = null;
+  if (check === null) return;
+  if (settings.enabled === false || (file.result?.errors?.length ?? 0) > 0) {
+    check.cancel();
+  } else {
+    if (beforeTests !== null) {
+      const born = beforeTests;
+      reconfigure(check, { ...checkOptions(settings), ignore: (leak) => leak.kind !== 'handle' || !born.has(leak.id) });
+      collectionMadeBefore = () => true;
+    }
+    const report = await check.end();
+    const failure = reportFor(report, `the collection of ${fileName(file)} (describe callbacks, top-level code) left`, 'after its last afterAll');
+    if (failure !== null) failures.unshift(failure);
+  }
+  if (failures.length > 0) throw leakError(failures);
+}, 0);
+
+function* suitesOf(suite: SuiteLike): Generator<SuiteLike> {
+  yield suite;
+  for (const task of suite.tasks ?? []) if (task.type === 'suite') yield* suitesOf(task);
+}
+
+// A block's beforeEach hooks run inside each test's scope: they are moved
+// into the block's. Nested blocks get an aroundAll of their own (outermost).
+function scopeHooks(suite: SuiteLike): void {
+  const hooks = suiteHooks?.(suite);
+  if (hooks === undefined) return;
+  hooks.beforeEach = hooks.beforeEach.map((hook) => {
+    const inBlock = function (this: unknown, ...args: unknown[]) {
+      const check = blocks.get(suite);
+      return check === undefined ? hook.apply(this, args) : check.run(() => hook.apply(this, args));
+    };
+    return Object.assign(inBlock, hook) as Hook;
   });
-  check.begin();
-  fileCheck = { check, atLoad: new Set(snapshot().map((h) => h.id)), bornBeforeTests: null };
+  if ('filepath' in suite) return; // the file: this module's own aroundAll
+  const around = async (runSuite: () => Promise<void>) => {
+    const failures = await runBlock(suite, runSuite);
+    if (failures.length > 0) throw leakError(failures);
+  };
+  hooks.aroundAll.unshift(around as unknown as Hook);
 }
 
-function closeCollectionWindow(): void {
-  if (fileCheck === null || fileCheck.bornBeforeTests !== null) return;
-  const atLoad = fileCheck.atLoad;
-  fileCheck.bornBeforeTests = new Set(snapshot().filter((h) => !atLoad.has(h.id)).map((h) => h.id));
+async function runBlock(suite: SuiteLike, runSuite: () => Promise<void>): Promise<Failure[]> {
+  const scope: Scope = { name: `block ${suite.name}` };
+  const check = leakCheckOf({ ...checkOptions(settings), context: true }, scope, (capture) => capture?.scope === scope);
+  check.begin();
+  blocks.set(suite, check);
+  try {
+    await check.run(runSuite);
+  } finally {
+    blocks.delete(suite);
+  }
+  // A block whose own hooks failed has its error (and skipped its cleanup, likely).
+  if (settings.enabled === false || (suite.result?.errors?.length ?? 0) > 0) {
+    check.cancel();
+    return [];
+  }
+  const report = await check.end();
+  const what = 'filepath' in suite ? `the hooks of ${fileName(suite)}` : `the hooks of describe "${suite.name}" (${fileName(suite)})`;
+  const failure = reportFor(report, `${what} (beforeAll, beforeEach, afterAll) left`, 'after its last afterAll');
+  return failure === null ? [] : [failure];
 }
 
-// The file's path, as its first test gives it (afterAll's own arguments differ between Vitest versions).
-let filePath: string | undefined;
-
-afterAll(async () => {
-  const current = fileCheck;
-  if (current === null) return;
-  closeCollectionWindow();
-  if (current.bornBeforeTests!.size === 0) {
-    fileCheck = null;
-    current.check.cancel();
-    return;
-  }
-  const report = await current.check.end();
-  fileCheck = null;
-  if (report.ok) return;
-  if (settings.strict === 'ref' && !report.leaks.some(holdsProcess)) {
-    console.warn(leakError(report, '', filePath, 'file').message.replace(/^uv-drain:/, 'uv-drain (warning, strict: ref):'));
-    return;
-  }
-  throw leakError(report, '', filePath, 'file');
-}, 0);
-
-// Timeout 0: no hook timer. A hook timer is a JS timer born after begin()
-// and alive while end() runs; end() is bounded by its own grace.
-beforeEach((context) => {
-  running = null;
-  filePath ??= context.task.file?.filepath;
-  closeCollectionWindow();
-  if (settings.enabled === false) return;
-  const check = leakCheck(checkOptions(settings));
-  running = { check, allowed: null };
+aroundEach(async (runTest: () => Promise<void>, { task }: { task: SuiteLike & { fullTestName?: string } }) => {
+  if (settings.enabled === false) return runTest();
+  const options = { ...settings };
+  const scope: Scope = { name: `test ${task.name}` };
+  const byContext = scoped();
+  const check = leakCheckOf(
+    { ...checkOptions(options), context: byContext },
+    scope,
+    byContext ? (capture) => capture === undefined || capture.scope === scope : () => true,
+  );
+  const state: TestState = { check, options, allowed: null };
+  tests.set(scope, state);
   check.begin();
-}, 0);
-
-afterEach(async (context) => {
-  const current = running;
-  running = null;
-  if (current === null) return;
+  try {
+    await check.run(runTest);
+  } finally {
+    tests.delete(scope);
+  }
   // Only a passing test is failed for a leak: a failing one has its own
   // error (and skipped its own cleanup, likely).
-  if (current.allowed !== null || context.task.result?.state === 'fail') {
-    current.check.cancel();
+  if (state.allowed !== null || task.result?.state === 'fail') {
+    check.cancel();
     return;
   }
-  const report = await current.check.end();
-  if (report.ok) return;
-  const testName = context.task.fullTestName ?? context.task.name;
-  if (settings.strict === 'ref' && !report.leaks.some(holdsProcess)) {
-    // Nothing that would keep the process alive: a warning, not a failure.
-    console.warn(leakError(report, testName, context.task.file?.filepath).message.replace(/^uv-drain:/, 'uv-drain (warning, strict: ref):'));
-    return;
-  }
-  throw leakError(report, testName, context.task.file?.filepath);
+  const report = await check.end();
+  const testName = task.fullTestName ?? task.name;
+  const failure = reportFor(report, `test "${testName}" (${fileName(task)}) left`, '', state.options.strict);
+  if (failure !== null) throw leakError([failure]);
 }, 0);
+
+function fileName(task: SuiteLike): string {
+  const file = task.filepath ?? task.file?.filepath;
+  return file === undefined ? 'this file' : relative(file);
+}
+
+interface Failure {
+  text: string;
+  report: LeakReport;
+}
+
+/**
+ * The failure a report makes, or null when nothing failed: with strict 'ref'
+ * and nothing that holds the process, the report is printed as a warning.
+ */
+function reportFor(report: LeakReport, subject: string, when: string, strict = settings.strict): Failure | null {
+  if (report.ok) return null;
+  const waited = `(waited ${Math.round(report.waitedMs)} ms)`;
+  const title = `uv-drain: ${subject} ${describeCount(report)} alive ${when === '' ? '' : when + ' '}${waited}:`;
+  const text = relativeStacks(formatLeakReport(report, { title }));
+  if (strict === 'ref' && !report.leaks.some(holdsProcess)) {
+    console.warn(text.replace(/^uv-drain:/, 'uv-drain (warning, strict: ref):'));
+    return null;
+  }
+  return { text, report };
+}
 
 /** What keeps the process alive: an active referenced handle that is not closing, or a referenced JS timer. */
 function holdsProcess(leak: LeakReport['leaks'][number]): boolean {
   return leak.kind === 'timer' ? leak.ref : leak.active && leak.ref && !leak.closing;
 }
 
-function leakError(report: LeakReport, testName: string, file: string | undefined, scope = 'test'): LeakError {
-  const where = file === undefined ? '' : ` (${relative(file)})`;
-  const what = describeCount(report);
-  const waited = `(waited ${Math.round(report.waitedMs)} ms)`;
-  const title =
-    scope === 'test'
-      ? `uv-drain: test "${testName}"${where} left ${what} alive ${waited}:`
-      : `uv-drain: the collection and beforeAll hooks of ${file === undefined ? 'this file' : relative(file)} left ${what} alive after its last afterAll ${waited}:`;
-  const text = relativeStacks(formatLeakReport(report, { title }));
+/** One error for a scope's failures (a file's collection and its hooks: one report, both lists). */
+function leakError(failures: Failure[]): LeakError {
+  const text = failures.map((f) => f.text).join('\n\n');
+  const reports = failures.map((f) => f.report);
+  const report: LeakReport =
+    reports.length === 1
+      ? reports[0]
+      : {
+          ok: false,
+          leaks: reports.flatMap((r) => r.leaks),
+          ignored: reports.reduce((n, r) => n + r.ignored, 0),
+          waitedMs: Math.max(...reports.map((r) => r.waitedMs)),
+          iterations: Math.max(...reports.map((r) => r.iterations)),
+          tracking: reports.every((r) => r.tracking),
+        };
   const error = new LeakError(text, report);
   // The report is the message: frames of uv-drain's hook, or the report
   // object printed again by Vitest, would only add noise.
