@@ -702,7 +702,7 @@ export function formatLeakReport(report: LeakReport, options: FormatOptions = {}
   // Addresses and pids differ within a group: the entry names the kind.
   const alike = (leak: Leak): Leak =>
     leak.kind === 'handle'
-      ? { ...leak, fd: null, resource: leak.resource?.replace(/ (?:pid \d+|[\d[:].*)$/, '') ?? null }
+      ? { ...leak, fd: null, resource: leak.resource?.replace(/ (?:pid \d+.*|[\d[:].*)$/, '') ?? null }
       : leak;
   for (const leak of report.leaks) {
     const key = `${leak.type}\u0000${describeLeak(alike(leak))}\u0000${leak.stack ?? ''}`;
@@ -717,7 +717,11 @@ export function formatLeakReport(report: LeakReport, options: FormatOptions = {}
     const leak = group[0];
     lines.push('');
     if (group.length === 1) lines.push('  ' + c.bold(leak.type) + ' ' + c.dim(leak.id) + '  ' + describeLeak(leak));
-    else lines.push(`  ${group.length} × ` + c.bold(leak.type) + '  ' + describeLeak(alike(leak)));
+    else {
+      // One resource's handles (a Worker's ports) keep its name; many resources' the kind.
+      const same = group.every((other) => other.kind === 'handle' && leak.kind === 'handle' && other.resource === leak.resource);
+      lines.push(`  ${group.length} × ` + c.bold(leak.type) + '  ' + describeLeak(same ? { ...leak, fd: null } : alike(leak)));
+    }
     if (leak.stack !== null) lines.push(c.dim(leak.stack));
     else if (!report.tracking) lines.push(c.dim('    (no creation stack: tracking is off)'));
   }

@@ -207,15 +207,16 @@ function onInit(asyncId: number, type: string, triggerAsyncId: number, resource:
   // A timer of Node's own machinery is nobody's and no one's leak.
   if (verdict === NODE && handle === undefined) return;
   const owner = verdict === NODE ? undefined : verdict;
-  // Observers (creation stacks) see handles and timers only, and DNS lookups
-  // (a server listening on a host name is born in the lookup's callback):
+  // Observers (creation stacks) see handles and timers only, DNS lookups
+  // (a server listening on a host name is born in the lookup's callback) and
+  // Workers (whose MessagePorts are the handles a Worker holds):
   // building a record for every promise would double the cost of tracking. What Node's
   // shared machinery makes is seen too, marked shared (no test's leak).
   const shared = sharing > 0 || verdict === NODE;
   if (
     birthObserver !== null &&
     (suppressed === 0 || shared) &&
-    (handle !== undefined || type === 'Timeout' || type === 'Immediate' || type === 'GETADDRINFOREQWRAP')
+    (handle !== undefined || type === 'Timeout' || type === 'Immediate' || type === 'GETADDRINFOREQWRAP' || type === 'WORKER')
   ) {
     observeBirth(asyncId, type, triggerAsyncId, resource, owner, handle, shared);
     return;

@@ -43,6 +43,8 @@ export interface Capture {
   readonly scope: Scope | null;
   /** The capture of the resource that triggered this birth, if observed (a server, a DNS lookup). */
   readonly trigger: Capture | undefined;
+  /** A MessagePort born while a Worker was being made: that Worker's handle object, held weakly. */
+  readonly worker?: WeakRef<{ threadId?: unknown }>;
 }
 
 /** The uv handle type an async resource type makes, or null (owners.ts keeps the table). */
@@ -72,6 +74,8 @@ type TimerCaptured = { [CAPTURE]?: Capture };
 const timerListeners = new Set<(timer: object, capture: Capture) => void>();
 let round = 0;
 let birthsSincePrune = 0;
+/** The Worker being constructed (until the current microtask checkpoint). */
+let makingWorker: WeakRef<object> | null = null;
 let quiet = 0;
 
 /**
@@ -140,6 +144,12 @@ function observe(birth: Birth): void {
     return;
   }
   const isTimeout = type === 'Timeout';
+  if (type === 'WORKER') {
+    // Its ports are born next, in the same synchronous constructor.
+    makingWorker = new WeakRef(birth.resource as object);
+    queueMicrotask(() => (makingWorker = null));
+    return;
+  }
   if (type === 'GETADDRINFOREQWRAP') {
     // Kept only as the trigger of what is born in its callback.
     const capture = makeCapture(birth, captureStack());
@@ -161,6 +171,7 @@ function observe(birth: Birth): void {
   }
   const capture = makeCapture(birth, captureStack());
   settleLater(capture, undefined);
+  if (type === 'MESSAGEPORT' && makingWorker !== null) (capture as { worker?: WeakRef<object> }).worker = makingWorker;
   if (typeof birth.resource === 'object' && birth.resource !== null) {
     (capture as { wrap?: WeakRef<object> }).wrap = new WeakRef(birth.resource);
     if (birth.shared && birth.type === 'TCPWRAP') sharedSockets.add(capture);
@@ -313,6 +324,16 @@ function addressOf(capture: Capture, which: 'getsockname' | 'getpeername'): stri
   return address.includes(':') ? `[${address}]:${out.port}` : `${address}:${out.port}`;
 }
 
+// Node's wrap points at its ChildProcess through an internal symbol (named
+// owner_symbol in every version uv-drain supports); its spawnargs are the command.
+function commandOf(wrap: object): string | null {
+  const symbol = Object.getOwnPropertySymbols(wrap).find((s) => s.description === 'owner_symbol');
+  const args = symbol === undefined ? undefined : (wrap as Record<symbol, { spawnargs?: unknown } | undefined>)[symbol]?.spawnargs;
+  if (!Array.isArray(args) || args.length === 0) return null;
+  const text = args.map(String).join(' ');
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
 /**
  * What a handle is, as Node names it, from its wrap while the handle lives:
  * `TCP server 127.0.0.1:3000`, `TCP socket 127.0.0.1:5000 → 127.0.0.1:3000`,
@@ -336,15 +357,21 @@ export function describeResource(capture: Capture | undefined): string | null {
       return local === null ? 'UDP socket' : `UDP socket ${local}`;
     }
     case 'PROCESSWRAP': {
-      const pid = (capture.wrap.deref() as TcpWrap).pid;
-      return typeof pid === 'number' ? `child process pid ${pid}` : 'child process';
+      const wrap = capture.wrap.deref() as TcpWrap;
+      const pid = typeof wrap.pid === 'number' ? ` pid ${wrap.pid}` : '';
+      const command = commandOf(wrap);
+      return `child process${pid}${command === null ? '' : ` (${command})`}`;
     }
     case 'PIPESERVERWRAP':
       return 'pipe server';
     case 'PIPEWRAP':
       return 'pipe';
-    case 'MESSAGEPORT':
+    case 'MESSAGEPORT': {
+      // A port born inside `new Worker()` (its frame says so) is the Worker's.
+      const threadId = capture.worker?.deref()?.threadId;
+      if (typeof threadId === 'number' && /\bnew Worker\b/.test(capture.error?.stack ?? '')) return `MessagePort of Worker thread ${threadId}`;
       return 'MessagePort';
+    }
     case 'FSEVENTWRAP':
       return 'fs.watch watcher';
     case 'STATWATCHER':
