@@ -150,7 +150,8 @@ function scoped(): boolean {
 }
 
 // The collection: from this module's load (the file's first setup file) to
-// the start of the file's suite. Untracked, only handles born then are looked at.
+// the start of the file's suite. Always tracked (the file's options are not
+// known yet); with tracking off for the file, only its handles are reported.
 let collectionMadeBefore: Accept | null = null;
 let collection: LeakCheck | null = null;
 if (settings.enabled !== false) {
@@ -178,10 +179,8 @@ type SuiteHooks = { beforeEach: Hook[]; aroundAll: Hook[] };
 const suiteHooks = (TestRunner as unknown as { getSuiteHooks?: (suite: object) => SuiteHooks | undefined }).getSuiteHooks;
 
 aroundAll(async (runSuite: () => Promise<void>, {}, file: SuiteLike) => {
-  // Tracking off: one window from the setup file's load to the file's end.
-  let beforeTests: Set<string> | null = null;
-  if (!scoped()) beforeTests = new Set(snapshot().map((h) => h.id));
-  else collectionMadeBefore = bornOutsideScopes();
+  // The collection is over: what it made is what was born until now outside every scope.
+  collectionMadeBefore = bornOutsideScopes();
   let failures: Failure[] = [];
   if (scoped()) {
     for (const suite of suitesOf(file)) scopeHooks(suite);
@@ -195,13 +194,8 @@ aroundAll(async (runSuite: () => Promise<void>, {}, file: SuiteLike) => {
   if (settings.enabled === false || (file.result?.errors?.length ?? 0) > 0) {
     check.cancel();
   } else {
-    if (beforeTests !== null) {
-      const born = beforeTests;
-      reconfigure(check, { ...checkOptions(settings), ignore: (leak) => leak.kind !== 'handle' || !born.has(leak.id) });
-      collectionMadeBefore = () => true;
-    }
     const report = await check.end();
-    const failure = reportFor(report, `the collection of ${fileName(file)} (describe callbacks, top-level code) left`, 'after its last afterAll');
+    const failure = reportFor(report, `${fileName(file)}: its collection (describe callbacks, top-level code) left`, 'after its last afterAll');
     if (failure !== null) failures.unshift(failure);
   }
   if (failures.length > 0) throw leakError(failures);
@@ -248,8 +242,8 @@ async function runBlock(suite: SuiteLike, runSuite: () => Promise<void>): Promis
     return [];
   }
   const report = await check.end();
-  const what = 'filepath' in suite ? `the hooks of ${fileName(suite)}` : `the hooks of describe "${suite.name}" (${fileName(suite)})`;
-  const failure = reportFor(report, `${what} (beforeAll, beforeEach, afterAll) left`, 'after its last afterAll');
+  const what = 'filepath' in suite ? `${fileName(suite)}: its top-level hooks` : `describe "${suite.name}" (${fileName(suite)}): its hooks`;
+  const failure = reportFor(report, `${what} left`, 'after its afterAll');
   return failure === null ? [] : [failure];
 }
 
