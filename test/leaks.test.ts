@@ -150,7 +150,11 @@ describe('caught', () => {
     const report = await check.end();
     expect(types(report)).toEqual(['pipe', 'pipe', 'pipe', 'process']);
     const processHandle = handles(report).find((h) => h.type === 'process')!;
-    expect(processHandle).toMatchObject({ active: true, ref: true, resource: `child process pid ${child.pid}` });
+    expect(processHandle).toMatchObject({
+      active: true,
+      ref: true,
+      resource: `child process pid ${child.pid} (${process.execPath} -e setTimeout(() => {}, 60_000))`,
+    });
     expect(processHandle.stack).toContain(siteOf('// site:spawn'));
   });
 
@@ -222,11 +226,16 @@ describe('caught', () => {
     const worker = new Worker('setInterval(() => {}, 60_000)', { eval: true }); // site:worker
     await once(worker, 'online');
     const report = await check.end();
+    const threadId = worker.threadId;
     await worker.terminate();
     await gone(report.leaks.map((l) => l.id));
     expect(report.leaks.length).toBeGreaterThanOrEqual(3);
     expect(report.leaks.every((l) => l.type === 'async')).toBe(true);
     expect(report.leaks.some((l) => l.stack?.includes(siteOf('// site:worker')))).toBe(true);
+    // Named for the Worker, grouped as one entry with its thread id.
+    const named = handles(report).filter((h) => h.resource === `MessagePort of Worker thread ${threadId}`);
+    expect(named.length).toBeGreaterThanOrEqual(3);
+    expect(formatLeakReport(report)).toContain(`${named.length} × async  active unref, owner -, module ${NODE} — MessagePort of Worker thread ${threadId}`);
   });
 
   it('raw uv handles a native addon made directly on the loop (no async_hooks resource, no stack)', async () => {
