@@ -208,8 +208,9 @@ export function leakCheckOf(
 }
 
 /**
- * What was born before now outside every check's run() (and the handles
- * alive now whose birth uv-drain did not see): a test file's collection.
+ * What was born before now outside every check's run() — or later, by a pool
+ * made before now outside every run() — and the handles alive now whose birth
+ * uv-drain did not see: a test file's collection.
  */
 export function bornOutsideScopes(): Accept {
   takeMatches();
@@ -217,7 +218,7 @@ export function bornOutsideScopes(): Accept {
   const { records } = binding.snapshot(false);
   const alive = new Set<number>();
   for (let r = 0; r < records.length; r += 7) alive.add(records[r] * 2 ** 32 + records[r + 1]);
-  return (capture, key) => (capture !== undefined ? capture.scope === null && capture.epoch < epoch : key !== null && alive.has(key));
+  return (capture, key) => (capture !== undefined ? capture.scope === null && capture.madeEpoch < epoch : key !== null && alive.has(key));
 }
 
 const reconfigurable = new WeakMap<LeakCheck, (options: LeakCheckOptions) => void>();

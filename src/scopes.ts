@@ -7,11 +7,18 @@
 // capture (stacks.ts). Concurrent tests each run in their own scope, so a
 // server a slow test leaks is that test's, whichever test ends first.
 //
-// One exception: a socket an http.Agent opens for its pool is the pool's,
-// whoever asked for it. It gets the scope the agent was made in (a keep-alive
-// agent from beforeAll: the hook's; the global agents, made before any
-// check: none), while its callbacks keep the asker's context.
+// One exception: a socket a connection pool opens is the pool's, whoever
+// asked for it. Pools are http.Agent (https.Agent and subclasses) and
+// undici-style dispatchers (an EventEmitter with dispatch(), close() and
+// destroy(): undici's Agent, Pool and Client, fetch's dispatcher). A pool's socket gets
+// the scope the pool was made in — a keep-alive agent from beforeAll: the
+// block's; one made while a test file is collected: the collection's — while
+// its callbacks keep the asker's async context. The process's global
+// dispatcher (fetch's; npm undici installs its own there on import) and a
+// pool made before uv-drain watched (Node's global agents) are no check's:
+// their sockets are marked shared.
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { EventEmitter } from 'node:events';
 import http = require('node:http');
 
 /** A check's scope: an identity, and a name for messages. */
@@ -19,14 +26,23 @@ export interface Scope {
   readonly name: string;
 }
 
-const storage = new AsyncLocalStorage<Scope>();
-/** Inside an agent's createSocket: the agent's scope (or null: made before any check). */
-let pooling: { scope: Scope | null } | null = null;
+/** Where a pool was made: what its sockets belong to. */
+export interface PoolOrigin {
+  readonly scope: Scope | null;
+  /** The birth epoch (stacks.ts) at the pool's creation: a pool made while a file was collected is the collection's. */
+  readonly epoch: number;
+  /** The process's pool (fetch's global dispatcher, a pool made before uv-drain watched): nobody's leak. */
+  readonly shared: boolean;
+}
 
-/** The scope a handle or timer born now belongs to, or null (born outside every check's run()). */
-export function scopeAtBirth(): Scope | null {
-  if (pooling !== null) return pooling.scope;
-  return storage.getStore() ?? null;
+const storage = new AsyncLocalStorage<Scope>();
+const SHARED: PoolOrigin = { scope: null, epoch: Infinity, shared: true };
+/** Inside a pool's createSocket / dispatch: the pool's origin. */
+let pooling: PoolOrigin | null = null;
+
+/** The pool whose socket is being born now, if any. */
+export function poolAtBirth(): PoolOrigin | null {
+  return pooling;
 }
 
 /** The scope of the running code, or null. */
@@ -36,38 +52,81 @@ export function currentScope(): Scope | null {
 
 /** Runs `fn` inside `scope`: what it makes, now and in its async continuations, is the scope's. */
 export function runInScope<T>(scope: Scope, fn: () => T): T {
-  watchAgents();
   return storage.run(scope, fn);
 }
 
-// Agents get their scope when made: Node's Agent constructor assigns
-// `this.freeSockets` (every version uv-drain supports), which reaches this
-// setter on the prototype once per agent, subclasses included.
-const agentScopes = new WeakMap<object, Scope | null>();
-let agentsWatched = false;
-/** Starts recording the scope of every http.Agent made from now on (stacks.ts calls it when tracking starts). */
-export function watchAgents(): void {
-  if (agentsWatched) return;
-  agentsWatched = true;
-  const proto = http.Agent.prototype as unknown as Record<string, unknown>;
-  if (Object.getOwnPropertyDescriptor(proto, 'freeSockets') !== undefined) return;
-  Object.defineProperty(proto, 'freeSockets', {
-    configurable: true,
-    set(this: object, value: unknown) {
-      agentScopes.set(this, currentScope());
-      Object.defineProperty(this, 'freeSockets', { value, writable: true, enumerable: true, configurable: true });
-    },
-  });
-  const createSocket = proto.createSocket;
-  if (typeof createSocket !== 'function') return;
-  proto.createSocket = function pooledSocket(this: object, ...args: unknown[]) {
-    // An agent made before uv-drain watched (the global ones) belongs to no check.
-    const saved = pooling;
-    pooling = { scope: agentScopes.get(this) ?? null };
+const origins = new WeakMap<object, PoolOrigin>();
+let epochs: () => number = () => 0;
+
+function originHere(): PoolOrigin {
+  return pooling ?? { scope: currentScope(), epoch: epochs(), shared: false };
+}
+
+function originOf(pool: object): PoolOrigin {
+  const known = origins.get(pool);
+  if (known === undefined || isGlobalDispatcher(pool)) return SHARED;
+  return known;
+}
+
+const GLOBAL_DISPATCHERS = [Symbol.for('undici.globalDispatcher.1'), Symbol.for('undici.globalDispatcher.2')];
+function isGlobalDispatcher(pool: object): boolean {
+  const global = globalThis as Record<symbol, unknown>;
+  return GLOBAL_DISPATCHERS.some((symbol) => global[symbol] === pool);
+}
+
+/** Runs a pool's method with the pool's origin current (the outermost pool decides). */
+function asPool<A extends unknown[], R>(method: (...args: A) => R): (this: object, ...args: A) => R {
+  return function pooled(this: object, ...args: A): R {
+    if (pooling !== null) return method.apply(this, args);
+    pooling = originOf(this);
     try {
-      return (createSocket as (...a: unknown[]) => unknown).apply(this, args);
+      return method.apply(this, args);
     } finally {
-      pooling = saved;
+      pooling = null;
     }
+  };
+}
+
+/** undici's Dispatcher interface: dispatch(), close() and destroy(). */
+function isDispatcher(value: unknown): value is { dispatch: (...a: unknown[]) => unknown } {
+  if (typeof value !== 'object' || value === null) return false;
+  const d = value as Record<string, unknown>;
+  return typeof d.dispatch === 'function' && typeof d.close === 'function' && typeof d.destroy === 'function';
+}
+
+let watched = false;
+/**
+ * Starts recording where every pool is made (stacks.ts calls it when
+ * tracking starts, with its birth epochs).
+ */
+export function watchPools(birthEpochs: () => number): void {
+  if (watched) return;
+  watched = true;
+  epochs = birthEpochs;
+  // Node's Agent constructor assigns `this.freeSockets` (every version
+  // uv-drain supports), which reaches this setter on the prototype once per
+  // agent, subclasses included.
+  const proto = http.Agent.prototype as unknown as Record<string, unknown>;
+  if (Object.getOwnPropertyDescriptor(proto, 'freeSockets') === undefined && typeof proto.createSocket === 'function') {
+    Object.defineProperty(proto, 'freeSockets', {
+      configurable: true,
+      set(this: object, value: unknown) {
+        origins.set(this, originHere());
+        Object.defineProperty(this, 'freeSockets', { value, writable: true, enumerable: true, configurable: true });
+      },
+    });
+    proto.createSocket = asPool(proto.createSocket as (...args: unknown[]) => unknown);
+  }
+  // A dispatcher is an EventEmitter: its constructor reaches EventEmitter.init
+  // (looked up on each call) with the prototype already in place.
+  const emitter = EventEmitter as unknown as { init: (this: unknown, ...args: unknown[]) => unknown };
+  const init = emitter.init;
+  emitter.init = function init_(this: unknown, ...args: unknown[]) {
+    if (isDispatcher(this) && !origins.has(this)) {
+      origins.set(this, originHere());
+      const dispatch = (this as { dispatch: (...a: unknown[]) => unknown }).dispatch;
+      Object.defineProperty(this, 'dispatch', { value: asPool(dispatch), writable: true, configurable: true, enumerable: false });
+    }
+    return init.apply(this, args);
   };
 }

@@ -15,7 +15,7 @@ import path = require('node:path');
 import { sharedByStack } from './code-owners';
 import { binding } from './native';
 import { setBirthObserver, type Birth } from './owners';
-import { scopeAtBirth, watchAgents, type Scope } from './scopes';
+import { currentScope, poolAtBirth, watchPools, type Scope } from './scopes';
 
 /** What is known about one handle's or JS timer's birth. */
 export interface Capture {
@@ -36,11 +36,13 @@ export interface Capture {
   /** Handles: Node's wrap of the handle, held weakly (addresses, a pid: what the resource is). */
   readonly wrap?: WeakRef<object>;
   /**
-   * The check scope it was born in (scopes.ts): the async context's, else
-   * its trigger's (a connection is born outside any context, its server is
-   * its trigger); null when neither has one.
+   * The check scope it was born in (scopes.ts): its pool's for a socket a
+   * pool opened, else the async context's, else its trigger's (a connection
+   * is born outside any context, its server is its trigger); null when none.
    */
   readonly scope: Scope | null;
+  /** The epoch of what it belongs to: its pool's creation for a pooled socket, else its own. */
+  readonly madeEpoch: number;
   /** The capture of the resource that triggered this birth, if observed (a server, a DNS lookup). */
   readonly trigger: Capture | undefined;
   /** A MessagePort born while a Worker was being made: that Worker's handle object, held weakly. */
@@ -85,7 +87,7 @@ let quiet = 0;
  */
 export function retainStacks(): () => void {
   if (users++ === 0) {
-    watchAgents();
+    watchPools(nextEpoch);
     setBirthObserver(observe);
   }
   let released = false;
@@ -213,16 +215,19 @@ function captureStack(): Error {
 
 function makeCapture(birth: Birth, error: Error | null): Capture {
   const trigger = byAsyncId.get(birth.triggerAsyncId) ?? lookups.get(birth.triggerAsyncId)?.capture;
+  const pool = poolAtBirth();
+  const own = epoch++;
   return {
     asyncType: birth.type,
     asyncId: birth.asyncId,
     triggerAsyncId: birth.triggerAsyncId,
     owner: birth.owner,
-    epoch: epoch++,
+    epoch: own,
     error,
     origin: birth.origin,
-    shared: birth.shared,
-    scope: scopeAtBirth() ?? trigger?.scope ?? null,
+    shared: birth.shared || pool?.shared === true,
+    scope: pool !== null ? pool.scope : (currentScope() ?? trigger?.scope ?? null),
+    madeEpoch: pool !== null ? pool.epoch : own,
     trigger,
   };
 }
@@ -331,7 +336,7 @@ function commandOf(wrap: object): string | null {
   const args = symbol === undefined ? undefined : (wrap as Record<symbol, { spawnargs?: unknown } | undefined>)[symbol]?.spawnargs;
   if (!Array.isArray(args) || args.length === 0) return null;
   const text = args.map(String).join(' ');
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  return text.length > 100 ? `${text.slice(0, 97)}...` : text;
 }
 
 /**
@@ -482,14 +487,38 @@ export function isInternalFrame(line: string): boolean {
   return false;
 }
 
-/** The `at ...` lines of a formatted stack that are user frames, at most `frames` of them. */
+/**
+ * The `at ...` lines of a formatted stack that are user frames, at most
+ * `frames` of them. A run of frames inside one package under node_modules
+ * keeps its two innermost and says how many it skipped, so that the
+ * project's own frames past a library's stay in view.
+ */
 export function trimStack(stack: string, frames = SHOWN_FRAMES): string {
   const kept: string[] = [];
+  let pkg: string | null = null;
+  let inPackage = 0;
+  const skip = () => {
+    if (inPackage > 2) kept.push(`    … ${inPackage - 2} more frame${inPackage === 3 ? '' : 's'} in ${pkg}`);
+    inPackage = 0;
+  };
   for (const line of stack.split('\n')) {
     if (!/^\s+at /.test(line)) continue;
     if (isInternalFrame(line)) continue;
+    const here = packageOf(line);
+    if (here === null || here !== pkg) skip();
+    pkg = here;
+    if (here !== null && ++inPackage > 2) continue;
     kept.push('    ' + line.trim());
     if (kept.length >= frames) break;
   }
+  if (kept.length < frames) skip();
   return kept.join('\n');
+}
+
+/** The package a frame's file lies in under node_modules (`undici`, `@scope/name`), or null. */
+function packageOf(line: string): string | null {
+  const at = line.lastIndexOf(NODE_MODULES);
+  if (at < 0) return null;
+  const rest = line.slice(at + NODE_MODULES.length).split(/[\\/]/);
+  return rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0];
 }

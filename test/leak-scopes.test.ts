@@ -8,6 +8,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Agent, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { leakCheck, type LeakedHandle, type LeakReport } from '../dist/index.js';
 
@@ -142,6 +143,46 @@ describe('leakCheck({ context: true })', () => {
     await until(() => Object.keys(agent.freeSockets).length === 1);
     expect(handles(await test.end()).map((h) => h.type)).toEqual(['tcp']);
     agent.destroy();
+  });
+
+  it('an undici dispatcher’s sockets are where the dispatcher was made', async () => {
+    const server = http.createServer((req, res) => res.end('ok'));
+    const port = await listen(server);
+    cleanups.push(() => server.closeAllConnections());
+    const block = leakCheck({ context: true, graceMs: 50 });
+    const test = leakCheck({ context: true, graceMs: 50 });
+    block.begin();
+    const agent = block.run(() => new Agent({ keepAliveTimeout: 10_000 }));
+    cleanups.push(() => agent.close());
+    test.begin();
+    await test.run(async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/`, { dispatcher: agent } as RequestInit);
+      expect(await res.text()).toBe('ok');
+    });
+    expect((await test.end()).leaks).toEqual([]);
+    const kept = handles(await block.end());
+    expect(kept.map((h) => h.resource?.replace(/:\d+/g, ':PORT'))).toEqual(['TCP socket 127.0.0.1:PORT → 127.0.0.1:PORT']);
+  });
+
+  it('the process’s global dispatcher is nobody’s, whoever made it', async () => {
+    const server = http.createServer((req, res) => res.end('ok'));
+    const port = await listen(server);
+    cleanups.push(() => server.closeAllConnections());
+    const previous = getGlobalDispatcher();
+    const test = leakCheck({ context: true, graceMs: 50 });
+    test.begin();
+    const dispatcher = await test.run(async () => {
+      const own = new Agent({ keepAliveTimeout: 10_000 });
+      setGlobalDispatcher(own); // what importing undici (or a suite's setup) does
+      const res = await fetch(`http://127.0.0.1:${port}/`);
+      expect(await res.text()).toBe('ok');
+      return own;
+    });
+    const report = await test.end();
+    setGlobalDispatcher(previous);
+    await dispatcher.close();
+    expect(report.leaks).toEqual([]);
+    expect(report.ignored).toBeGreaterThan(0);
   });
 
   it('timers follow the context: one made in a callback of another check’s server is that check’s', async () => {

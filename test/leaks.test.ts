@@ -150,11 +150,9 @@ describe('caught', () => {
     const report = await check.end();
     expect(types(report)).toEqual(['pipe', 'pipe', 'pipe', 'process']);
     const processHandle = handles(report).find((h) => h.type === 'process')!;
-    expect(processHandle).toMatchObject({
-      active: true,
-      ref: true,
-      resource: `child process pid ${child.pid} (${process.execPath} -e setTimeout(() => {}, 60_000))`,
-    });
+    expect(processHandle).toMatchObject({ active: true, ref: true });
+    // Its pid and command (long commands are cut).
+    expect(processHandle.resource!.startsWith(`child process pid ${child.pid} (${process.execPath} -e setTimeout(`)).toBe(true);
     expect(processHandle.stack).toContain(siteOf('// site:spawn'));
   });
 

@@ -141,6 +141,11 @@ async function expectExactFailures(pool: 'forks' | 'threads'): Promise<void> {
     'fixtures closes its server in onTestFinished': 'passed',
     'loop turns requests through the global agent': 'passed',
     'loop turns starts in the same loop turn': 'passed',
+    // npm undici's pools: the global dispatcher's and a collection-time Agent's sockets are no test's.
+    'undici pools global fetch goes through npm undici’s global dispatcher': 'passed',
+    'undici pools undici’s own fetch, same dispatcher': 'passed',
+    'undici pools an Agent made while the file is collected': 'passed',
+    'undici pools leaks an Agent of its own': 'failed',
     // Per-test options.
     'overrides ignores tcp for itself': 'passed',
     'overrides is checked with the file’s options again': 'failed',
@@ -150,7 +155,7 @@ async function expectExactFailures(pool: 'forks' | 'threads'): Promise<void> {
     `at ${siteOf('// leak:strict-ref', 'strict-ref.spec.ts')}`,
   );
   // Clean files fail nothing at file level.
-  for (const clean of ['leaky', 'http-shared', 'http-hooks', 'http2-hooks', 'https', 'workers', 'fixtures', 'concurrent', 'singleton', 'loop-turns', 'overrides']) {
+  for (const clean of ['leaky', 'http-shared', 'http-hooks', 'http2-hooks', 'https', 'workers', 'fixtures', 'concurrent', 'singleton', 'loop-turns', 'overrides', 'undici-pools']) {
     expect(files.get(`${clean}.spec.ts`), clean).toBe('');
   }
   // A block's leak fails the block (Vitest's "Failed Suites"); its tests pass.
@@ -172,6 +177,10 @@ async function expectExactFailures(pool: 'forks' | 'threads'): Promise<void> {
   expect(results.get('overrides is checked with the file’s options again')!.message).toContain(
     `at ${siteOf('// leak:override', 'overrides.spec.ts')}`,
   );
+  // A library's frames are cut short so that the test's line stays in view.
+  const undici = results.get('undici pools leaks an Agent of its own')!.message;
+  expect(undici).toMatch(/… \d+ more frames in undici\n {4}at undici-pools\.spec\.ts:/);
+  expect(undici).toContain(`at ${siteOf('// leak:undici-agent', 'undici-pools.spec.ts')}`);
   // The second poller alive from the library's line is no singleton.
   const poller = results.get('singleton leaves a poller open while another one is alive')!.message;
   expect(poller).toContain('left 1 JS timer alive');
