@@ -13,7 +13,7 @@
 // destroy(): undici's Agent, Pool and Client, fetch's dispatcher). A pool's socket gets
 // the scope the pool was made in — a keep-alive agent from beforeAll: the
 // block's; one made while a test file is collected: the collection's — while
-// its callbacks keep the asker's async context. The process's global
+// the asker's code keeps its own async context. The process's global
 // dispatcher (fetch's; npm undici installs its own there on import) and a
 // pool made before uv-drain watched (Node's global agents) are no check's:
 // their sockets are marked shared.
@@ -35,19 +35,28 @@ export interface PoolOrigin {
   readonly shared: boolean;
 }
 
-const storage = new AsyncLocalStorage<Scope>();
+// The async context holds a check's scope, or — inside a dispatcher's work —
+// the dispatcher's origin.
+const storage = new AsyncLocalStorage<Scope | PoolOrigin>();
 const SHARED: PoolOrigin = { scope: null, epoch: Infinity, shared: true };
-/** Inside a pool's createSocket / dispatch: the pool's origin. */
+/** Inside an http.Agent's createSocket: the agent's origin. */
 let pooling: PoolOrigin | null = null;
 
-/** The pool whose socket is being born now, if any. */
+function isPool(store: Scope | PoolOrigin | undefined): store is PoolOrigin {
+  return store !== undefined && 'epoch' in store;
+}
+
+/** The pool whose socket (or timer) is being born now, if any. */
 export function poolAtBirth(): PoolOrigin | null {
-  return pooling;
+  if (pooling !== null) return pooling;
+  const store = storage.getStore();
+  return isPool(store) ? store : null;
 }
 
 /** The scope of the running code, or null. */
 export function currentScope(): Scope | null {
-  return storage.getStore() ?? null;
+  const store = storage.getStore();
+  return store === undefined || isPool(store) ? null : store;
 }
 
 /** Runs `fn` inside `scope`: what it makes, now and in its async continuations, is the scope's. */
@@ -59,7 +68,7 @@ const origins = new WeakMap<object, PoolOrigin>();
 let epochs: () => number = () => 0;
 
 function originHere(): PoolOrigin {
-  return pooling ?? { scope: currentScope(), epoch: epochs(), shared: false };
+  return poolAtBirth() ?? { scope: currentScope(), epoch: epochs(), shared: false };
 }
 
 function originOf(pool: object): PoolOrigin {
@@ -74,16 +83,30 @@ function isGlobalDispatcher(pool: object): boolean {
   return GLOBAL_DISPATCHERS.some((symbol) => global[symbol] === pool);
 }
 
-/** Runs a pool's method with the pool's origin current (the outermost pool decides). */
-function asPool<A extends unknown[], R>(method: (...args: A) => R): (this: object, ...args: A) => R {
+// An http.Agent's socket is born synchronously in createSocket(), and Node
+// runs the response's callbacks under the request's own async resource: the
+// agent's origin is current for that call only. A dispatcher works on after
+// dispatch() returns (a microtask resumes its queue, a closed connection is
+// replaced from a socket's callback, its parser and ping timers start in
+// them): its origin is the async context of its whole work. The caller's
+// promise continuations (fetch's) keep the caller's context. The outermost
+// pool decides.
+function asAgent<A extends unknown[], R>(method: (...args: A) => R): (this: object, ...args: A) => R {
   return function pooled(this: object, ...args: A): R {
-    if (pooling !== null) return method.apply(this, args);
+    if (poolAtBirth() !== null) return method.apply(this, args);
     pooling = originOf(this);
     try {
       return method.apply(this, args);
     } finally {
       pooling = null;
     }
+  };
+}
+
+function asDispatcher<A extends unknown[], R>(method: (...args: A) => R): (this: object, ...args: A) => R {
+  return function dispatch(this: object, ...args: A): R {
+    if (poolAtBirth() !== null) return method.apply(this, args);
+    return storage.run(originOf(this), () => method.apply(this, args));
   };
 }
 
@@ -115,7 +138,7 @@ export function watchPools(birthEpochs: () => number): void {
         Object.defineProperty(this, 'freeSockets', { value, writable: true, enumerable: true, configurable: true });
       },
     });
-    proto.createSocket = asPool(proto.createSocket as (...args: unknown[]) => unknown);
+    proto.createSocket = asAgent(proto.createSocket as (...args: unknown[]) => unknown);
   }
   // A dispatcher is an EventEmitter: its constructor reaches EventEmitter.init
   // (looked up on each call) with the prototype already in place.
@@ -125,7 +148,7 @@ export function watchPools(birthEpochs: () => number): void {
     if (isDispatcher(this) && !origins.has(this)) {
       origins.set(this, originHere());
       const dispatch = (this as { dispatch: (...a: unknown[]) => unknown }).dispatch;
-      Object.defineProperty(this, 'dispatch', { value: asPool(dispatch), writable: true, configurable: true, enumerable: false });
+      Object.defineProperty(this, 'dispatch', { value: asDispatcher(dispatch), writable: true, configurable: true, enumerable: false });
     }
     return init.apply(this, args);
   };
