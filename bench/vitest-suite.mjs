@@ -16,7 +16,8 @@
 // time per configuration and their ratio.
 //
 // Environment: BENCH_ROUNDS (default 5), BENCH_FILES (default 4),
-// BENCH_TESTS (tests per file, default 60). Writes bench/results/vitest-suite.json.
+// BENCH_TESTS (tests per file, default 60), BENCH_KEEP (keep the scratch project and
+// print its path). Writes bench/results/vitest-suite.json.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -160,7 +161,8 @@ try {
     }
   }
 } finally {
-  fs.rmSync(dir, { recursive: true, force: true });
+  if (process.env.BENCH_KEEP === undefined) fs.rmSync(dir, { recursive: true, force: true });
+  else console.error(`kept ${dir}`);
 }
 const machine = run.finish();
 const without = median(times.without);

@@ -165,18 +165,18 @@ function observe(birth: Birth): void {
     // A refreshed Timeout is announced again: it keeps its first birth.
     const timer = birth.resource as TimerCaptured;
     if (timer[CAPTURE] !== undefined) return;
-    const capture = makeCapture(birth, captureStack());
+    const capture = makeCapture(birth, stackUnlessShared(birth));
     timer[CAPTURE] = capture;
     settleLater(capture, timer);
     for (const listener of timerListeners) listener(timer, capture);
     return;
   }
-  const capture = makeCapture(birth, captureStack());
+  const capture = makeCapture(birth, stackUnlessShared(birth));
   settleLater(capture, undefined);
   if (type === 'MESSAGEPORT' && makingWorker !== null) (capture as { worker?: WeakRef<object> }).worker = makingWorker;
   if (typeof birth.resource === 'object' && birth.resource !== null) {
     (capture as { wrap?: WeakRef<object> }).wrap = new WeakRef(birth.resource);
-    if (birth.shared && birth.type === 'TCPWRAP') sharedSockets.add(capture);
+    if (capture.shared && birth.type === 'TCPWRAP') sharedSockets.add(capture);
   }
   pendingBySeq.set(birth.handleSeq, { capture, round });
   byAsyncId.set(birth.asyncId, capture);
@@ -190,7 +190,10 @@ function observe(birth: Birth): void {
 // the response, its request and their AbortController): its stack is
 // formatted once the current macrotask's synchronous code is done. Timers
 // already cleared or run by then (the common case in timer-heavy code) are
-// skipped, and most of the formatting cost with them.
+// skipped, and most of the formatting cost with them. It is formatted the way
+// V8 does by itself (plainStack): a test runner's source-map support
+// (Vite's Error.prepareStackTrace) is applied only to a stack a report
+// shows (mapStack).
 let unsettled: { capture: Capture; timer: TimerCaptured | undefined }[] = [];
 function settleLater(capture: Capture, timer: TimerCaptured | undefined): void {
   if (unsettled.push({ capture, timer }) === 1) queueMicrotask(settle);
@@ -201,8 +204,137 @@ function settle(): void {
   unsettled = [];
   for (const { capture, timer } of batch) {
     if ((timer as { _destroyed?: boolean } | undefined)?._destroyed === true) continue;
-    void capture.error?.stack;
+    if (capture.error !== null) plainStack(capture.error);
+    if (capture.origin !== null) plainStack(capture.origin);
   }
+}
+
+/** An Error's stack as V8 formats it without Error.prepareStackTrace: no source maps (cheap), no frame kept. */
+export function plainStack(error: Error): string {
+  const prepare = Error.prepareStackTrace;
+  if (prepare === undefined) return error.stack ?? '';
+  (Error as { prepareStackTrace?: unknown }).prepareStackTrace = undefined;
+  try {
+    return error.stack ?? '';
+  } finally {
+    Error.prepareStackTrace = prepare;
+  }
+}
+
+/**
+ * A plain stack put through the Error.prepareStackTrace installed now (a
+ * test runner's source maps: the lines of the test's own source), or as is.
+ */
+export function mapStack(stack: string): string {
+  const prepare = Error.prepareStackTrace;
+  if (typeof prepare !== 'function') return stack;
+  const sites: NodeJS.CallSite[] = [];
+  for (const line of stack.split('\n')) {
+    const site = SavedCallSite.parse(line);
+    if (site !== null) sites.push(site as unknown as NodeJS.CallSite);
+  }
+  try {
+    const mapped: unknown = prepare(new Error('created'), sites);
+    return typeof mapped === 'string' ? mapped : stack;
+  } catch {
+    return stack;
+  }
+}
+
+/** A frame of a plain stack, read back as the call site V8 gives Error.prepareStackTrace. */
+class SavedCallSite {
+  constructor(
+    private readonly name: string | null,
+    private readonly file: string | null,
+    private readonly line: number | null,
+    private readonly column: number | null,
+    private readonly flags: { async: boolean; construct: boolean; native: boolean },
+    private readonly text: string,
+  ) {}
+
+  /** `    at [async ][new ]name (file:line:col)` or `    at file:line:col`, else null. */
+  static parse(line: string): SavedCallSite | null {
+    const m = /^\s+at (?:(async) )?(?:(new) )?(?:(.*?) \((.*)\)|(.*))$/.exec(line);
+    if (m === null) return null;
+    const where = m[4] ?? m[5];
+    const text = line.trim().slice(3);
+    const flags = { async: m[1] !== undefined, construct: m[2] !== undefined, native: where === 'native' };
+    const pos = /^(.*):(\d+):(\d+)$/.exec(where);
+    if (pos === null) return new SavedCallSite(m[3] ?? null, where === 'native' || where === '<anonymous>' ? null : where, null, null, flags, text);
+    return new SavedCallSite(m[3] ?? null, pos[1], Number(pos[2]), Number(pos[3]), flags, text);
+  }
+
+  getThis(): undefined {
+    return undefined;
+  }
+  getTypeName(): null {
+    return null;
+  }
+  getFunction(): undefined {
+    return undefined;
+  }
+  getFunctionName(): string | null {
+    return this.name;
+  }
+  getMethodName(): null {
+    return null;
+  }
+  getFileName(): string | undefined {
+    return this.file ?? undefined;
+  }
+  getLineNumber(): number | null {
+    return this.line;
+  }
+  getColumnNumber(): number | null {
+    return this.column;
+  }
+  getEvalOrigin(): undefined {
+    return undefined;
+  }
+  getScriptNameOrSourceURL(): string | undefined {
+    return this.file ?? undefined;
+  }
+  getScriptHash(): string {
+    return '';
+  }
+  getEnclosingColumnNumber(): null {
+    return null;
+  }
+  getEnclosingLineNumber(): null {
+    return null;
+  }
+  getPosition(): number {
+    return 0;
+  }
+  getPromiseIndex(): null {
+    return null;
+  }
+  isToplevel(): boolean {
+    return true;
+  }
+  isEval(): boolean {
+    return false;
+  }
+  isNative(): boolean {
+    return this.flags.native;
+  }
+  isConstructor(): boolean {
+    return this.flags.construct;
+  }
+  isAsync(): boolean {
+    return this.flags.async;
+  }
+  isPromiseAll(): boolean {
+    return false;
+  }
+  toString(): string {
+    return this.text;
+  }
+}
+
+/** What the process's shared machinery makes is never reported: no stack to pay for. */
+function stackUnlessShared(birth: Birth): Error | null {
+  return birth.shared || poolAtBirth()?.shared === true ? null : captureStack();
 }
 
 function captureStack(): Error {
@@ -287,17 +419,17 @@ const TRIGGER_NAMES: Record<string, string> = {
  */
 export function stackOf(capture: Capture | undefined, frames = SHOWN_FRAMES): string | null {
   if (capture === undefined || capture.error === null) return null;
-  const own = trimStack(capture.error.stack ?? '', frames);
+  const own = trimStack(mapStack(plainStack(capture.error)), frames);
   if (own !== '') return own;
-  const origin = capture.origin === null ? '' : trimStack(capture.origin.stack ?? '', frames);
+  const origin = capture.origin === null ? '' : trimStack(mapStack(plainStack(capture.origin)), frames);
   if (origin !== '') return `    (born when Node continued the call made at:)\n${origin}`;
   // The nearest trigger with a stack of its own: a connection's server, or
   // the DNS lookup a server listening on a host name was born after.
   const via: string[] = [];
   for (let trigger = capture.trigger; trigger !== undefined && via.length < 4; trigger = trigger.trigger) {
     via.push(TRIGGER_NAMES[trigger.asyncType] ?? trigger.asyncType);
-    let stack = trigger.error === null ? '' : trimStack(trigger.error.stack ?? '', frames);
-    if (stack === '' && trigger.origin !== null) stack = trimStack(trigger.origin.stack ?? '', frames);
+    let stack = trigger.error === null ? '' : trimStack(mapStack(plainStack(trigger.error)), frames);
+    if (stack === '' && trigger.origin !== null) stack = trimStack(mapStack(plainStack(trigger.origin)), frames);
     if (stack !== '') return `    (born in a callback of a ${via.join(' ← a ')} made at:)\n${stack}`;
   }
   return '    (born in a callback from Node or libuv: no user frame)';
@@ -374,7 +506,7 @@ export function describeResource(capture: Capture | undefined): string | null {
     case 'MESSAGEPORT': {
       // A port born inside `new Worker()` (its frame says so) is the Worker's.
       const threadId = capture.worker?.deref()?.threadId;
-      if (typeof threadId === 'number' && /\bnew Worker\b/.test(capture.error?.stack ?? '')) return `MessagePort of Worker thread ${threadId}`;
+      if (typeof threadId === 'number' && /\bnew Worker\b/.test(capture.error === null ? '' : plainStack(capture.error))) return `MessagePort of Worker thread ${threadId}`;
       return 'MessagePort';
     }
     case 'FSEVENTWRAP':
@@ -429,7 +561,7 @@ export function isSharedMade(capture: Capture): boolean {
 function sharedByOwnStack(capture: Capture): boolean {
   let known = stackShared.get(capture);
   if (known === undefined) {
-    const lines = (capture.error?.stack ?? '')
+    const lines = (capture.error === null ? '' : plainStack(capture.error))
       .split('\n')
       .filter((line) => /^\s+at /.test(line) && !OWN_DIRS.some((dir) => line.includes(dir) || line.includes('file://' + dir)));
     known = capture.error !== null && sharedByStack(lines, capture.asyncType === 'Timeout' || capture.asyncType === 'Immediate');
@@ -448,7 +580,7 @@ function sharedByOwnStack(capture: Capture): boolean {
 export function isRunnerMade(capture: Capture): boolean {
   let known = runnerMade.get(capture);
   if (known === undefined) {
-    const lines = (capture.error?.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+    const lines = (capture.error === null ? '' : plainStack(capture.error)).split('\n').filter((line) => /^\s+at /.test(line));
     const runner = lines.some((line) => RUNNER_PARTS.some((part) => line.includes(part)));
     known = runner && lines.every((line) => isInternalFrame(line));
     runnerMade.set(capture, known);
@@ -468,7 +600,7 @@ export function librarySite(capture: Capture): string | null {
   let site = sites.get(capture);
   if (site === undefined) {
     site = null;
-    for (const line of (capture.error?.stack ?? '').split('\n')) {
+    for (const line of (capture.error === null ? '' : plainStack(capture.error)).split('\n')) {
       if (!/^\s+at /.test(line) || isInternalFrame(line)) continue;
       if (line.includes(NODE_MODULES)) site = line.trim().replace(/^at (?:async )?(?:.*\()?/, '').replace(/\)$/, '');
       break;
