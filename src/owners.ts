@@ -199,7 +199,10 @@ function ownerAtBirth(type: string, triggerAsyncId: number, isHandle: boolean): 
 const resourceOwners = new Map<number, OwnerRecord>();
 const forgetResource = new FinalizationRegistry<number>((asyncId) => resourceOwners.delete(asyncId));
 
-const hook = createHook({ init: onInit, after: onAfter });
+const hook = createHook({ init: onInit });
+// `after` runs for every callback and every promise reaction: it is on only
+// while something listens (an owner's request in flight, a drain watcher).
+const afterHook = createHook({ after: onAfter });
 
 function onInit(asyncId: number, type: string, triggerAsyncId: number, resource: object): void {
   const handle = handleTypes.get(type);
@@ -338,6 +341,7 @@ function beginRequest(asyncId: number, owner: OwnerRecord): void {
   if (entry === undefined) inFlight.set(asyncId, { owner, pending: 1 });
   else entry.pending++;
   owner.requests++;
+  if (!afterEnabled) updateHook();
 }
 
 // A zlib stream is one async resource for its whole life; each async write
@@ -409,7 +413,14 @@ function queueActivity(): void {
 }
 
 let hookEnabled = false;
+let afterEnabled = false;
 function updateHook(): void {
+  const wantAfter = inFlight.size > 0 || activity !== null;
+  if (wantAfter !== afterEnabled) {
+    afterEnabled = wantAfter;
+    if (wantAfter) afterHook.enable();
+    else afterHook.disable();
+  }
   const want =
     tracking ||
     syncOwners.length > 0 ||

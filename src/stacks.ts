@@ -52,8 +52,10 @@ export interface Capture {
 /** The uv handle type an async resource type makes, or null (owners.ts keeps the table). */
 export { uvTypeOf } from './owners';
 
-/** Frames kept at capture: enough to get past Node's own frames into the caller's. */
+/** Frames kept at capture: enough to get past Node's and a library's frames into the caller's. */
 const CAPTURE_FRAMES = 40;
+/** For timers (made far more often, and by shallower calls). */
+const TIMER_FRAMES = 24;
 /** Frames shown after trimming. */
 export const SHOWN_FRAMES = 8;
 /** Housekeeping (matching and pruning) runs after this many handle births. */
@@ -165,7 +167,7 @@ function observe(birth: Birth): void {
     // A refreshed Timeout is announced again: it keeps its first birth.
     const timer = birth.resource as TimerCaptured;
     if (timer[CAPTURE] !== undefined) return;
-    const capture = makeCapture(birth, stackUnlessShared(birth));
+    const capture = makeCapture(birth, stackUnlessShared(birth, TIMER_FRAMES));
     timer[CAPTURE] = capture;
     settleLater(capture, timer);
     for (const listener of timerListeners) listener(timer, capture);
@@ -333,13 +335,13 @@ class SavedCallSite {
 }
 
 /** What the process's shared machinery makes is never reported: no stack to pay for. */
-function stackUnlessShared(birth: Birth): Error | null {
-  return birth.shared || poolAtBirth()?.shared === true ? null : captureStack();
+function stackUnlessShared(birth: Birth, frames = CAPTURE_FRAMES): Error | null {
+  return birth.shared || poolAtBirth()?.shared === true ? null : captureStack(frames);
 }
 
-function captureStack(): Error {
+function captureStack(frames = CAPTURE_FRAMES): Error {
   const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = CAPTURE_FRAMES;
+  Error.stackTraceLimit = frames;
   const error = new Error('created');
   Error.stackTraceLimit = limit;
   return error;

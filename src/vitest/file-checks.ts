@@ -190,6 +190,7 @@ class FileChecks {
       return [];
     }
     const report = await check.end();
+    if (report.ok) return [];
     const what = 'filepath' in suite ? `${fileName(suite)}: its top-level hooks` : `describe "${suite.name}" (${fileName(suite)}): its hooks`;
     const failure = failureOf(report, `${what} left`, 'after its afterAll', this.settings.strict);
     return failure === null ? [] : [failure];
@@ -220,6 +221,7 @@ class FileChecks {
       return;
     }
     const report = await check.end();
+    if (report.ok) return;
     const subject = `test "${task.fullTestName ?? task.name}" (${fileName(task)}) left`;
     const failure = failureOf(report, subject, '', state.options.strict);
     if (failure !== null) throw leakError([failure]);
