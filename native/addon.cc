@@ -3,7 +3,9 @@
 #include <napi.h>
 #include <node_api.h>
 
+#include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "c_module.h"
@@ -83,6 +85,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("watchIteration", &Addon::WatchIteration),
         InstanceMethod("watchedCounts", &Addon::WatchedCounts),
         InstanceMethod("watcherHasHandle", &Addon::WatcherHasHandle),
+        InstanceMethod("handlePath", &Addon::HandlePath),
         InstanceValue("scratch", scratch_.Value()),
         InstanceValue("typeNames", types),
         InstanceValue("capabilities", caps),
@@ -302,6 +305,45 @@ class Addon : public Napi::Addon<Addon> {
 
   Napi::Value WatcherHasHandle(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), watcher_->HasHandle());
+  }
+
+  // handlePath(addrHi, addrLo): the path libuv keeps for the live handle at
+  // that address — what an fs.watch or fs.watchFile watches, a pipe's name
+  // (or its peer's) — or undefined. The handle is looked up in the loop's
+  // queue first: an address that is no longer a handle is never read.
+  Napi::Value HandlePath(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uintptr_t addr = (static_cast<uintptr_t>(ArgU32(info, 0)) << 32) | ArgU32(info, 1);
+    uv_handle_t* found = nullptr;
+    ForEachHandle(state_->loop(), [&](uv_handle_t* h) {
+      if (reinterpret_cast<uintptr_t>(h) == addr) found = h;
+    });
+    if (found == nullptr || uv_is_closing(found)) return env.Undefined();
+    char buf[4096];
+    size_t size = sizeof(buf);
+    int err = UV_EINVAL;
+    switch (found->type) {
+      case UV_FS_EVENT:
+        err = uv_fs_event_getpath(reinterpret_cast<uv_fs_event_t*>(found), buf, &size);
+        break;
+      case UV_FS_POLL:
+        err = uv_fs_poll_getpath(reinterpret_cast<uv_fs_poll_t*>(found), buf, &size);
+        break;
+      case UV_NAMED_PIPE:
+        err = uv_pipe_getsockname(reinterpret_cast<uv_pipe_t*>(found), buf, &size);
+        if (err == 0 && size == 0) {
+          size = sizeof(buf);
+          err = uv_pipe_getpeername(reinterpret_cast<uv_pipe_t*>(found), buf, &size);
+        }
+        break;
+      default:
+        break;
+    }
+    if (err != 0 || size == 0) return env.Undefined();
+    // A pipe name may be abstract (a leading NUL) or unterminated.
+    std::string path(buf, strnlen(buf, size));
+    if (path.empty()) return env.Undefined();
+    return Napi::String::New(env, path);
   }
 
   std::unique_ptr<LoopState> state_;

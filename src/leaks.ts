@@ -415,7 +415,7 @@ function findLeaks(opts: Resolved, state: Begun, final: boolean): Found | typeof
       leaks.push({
         kind: 'handle',
         ...info,
-        resource: withStacks ? describeResource(matching) : null,
+        resource: withStacks ? describeResource(matching, key, info.type) : null,
         stack: withStacks ? stackOf(matching) : null,
       });
       captures.push(matching);

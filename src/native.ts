@@ -49,6 +49,8 @@ export interface Binding {
   /** Fills scratch[0..4] from the watcher's last recount of `id` (no walk); false if not watched. */
   watchedCounts(id: number): boolean;
   watcherHasHandle(): boolean;
+  /** The path of the live fs_event, fs_poll or pipe handle at that address, if libuv keeps one. */
+  handlePath(addrHi: number, addrLo: number): string | undefined;
   readonly scratch: Float64Array;
   readonly typeNames: string[];
   readonly capabilities: {

@@ -477,9 +477,17 @@ function commandOf(wrap: object): string | null {
  * What a handle is, as Node names it, from its wrap while the handle lives:
  * `TCP server 127.0.0.1:3000`, `TCP socket 127.0.0.1:5000 → 127.0.0.1:3000`,
  * `UDP socket 127.0.0.1:41234`, `child process pid 4242`, `MessagePort`...
- * Null when unknown (no capture, or the wrap is gone).
+ * A watcher or a pipe is named by the path libuv keeps for it (read from the
+ * live handle at `key`, capture or not). Null when unknown.
  */
-export function describeResource(capture: Capture | undefined): string | null {
+export function describeResource(capture: Capture | undefined, key?: number, type?: string): string | null {
+  if (key !== undefined && (type === 'fs_event' || type === 'fs_poll' || type === 'pipe')) {
+    const where = binding.handlePath(Math.floor(key / 2 ** 32), key % 2 ** 32);
+    const pipe = capture?.asyncType === 'PIPESERVERWRAP' ? 'pipe server' : 'pipe';
+    const kind = type === 'fs_event' ? 'fs.watch watcher' : type === 'fs_poll' ? 'fs.watchFile watcher' : pipe;
+    if (where !== undefined) return `${kind} ${where}`;
+    if (capture === undefined) return null;
+  }
   if (capture === undefined || capture.wrap?.deref() === undefined) return null;
   switch (capture.asyncType) {
     case 'TCPSERVERWRAP': {

@@ -167,8 +167,36 @@ describe('caught', () => {
     watcher.close();
     await gone(ids);
     expect(handles(report)).toEqual([
-      expect.objectContaining({ type: 'fs_event', active: true, ref: true, stack: expect.stringContaining(siteOf('// site:watch')) }),
+      expect.objectContaining({
+        type: 'fs_event',
+        active: true,
+        ref: true,
+        resource: `fs.watch watcher ${dir}`,
+        stack: expect.stringContaining(siteOf('// site:watch')),
+      }),
     ]);
+  });
+
+  it('watchers and pipe servers are named by their path, tracking on or off', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uv-drain-leaks-'));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    for (const tracking of [true, false]) {
+      const check = leakCheck({ tracking, graceMs: 20 });
+      check.begin();
+      const file = path.join(dir, 'watched');
+      fs.watchFile(file, { interval: 60_000 }, () => {});
+      const socket = path.join(dir, `server-${tracking}.sock`);
+      const server = net.createServer().listen(socket);
+      await once(server, 'listening');
+      const report = await check.end();
+      fs.unwatchFile(file);
+      await new Promise((resolve) => server.close(resolve));
+      await gone(report.leaks.map((l) => l.id));
+      expect(Object.fromEntries(handles(report).map((h) => [h.type, h.resource]))).toEqual({
+        fs_poll: `fs.watchFile watcher ${file}`,
+        pipe: `${tracking ? 'pipe server' : 'pipe'} ${socket}`,
+      });
+    }
   });
 
   it('an interval, as a JS timer of its own (all JS timers share one uv timer)', async () => {
