@@ -200,8 +200,8 @@ const resourceOwners = new Map<number, OwnerRecord>();
 const forgetResource = new FinalizationRegistry<number>((asyncId) => resourceOwners.delete(asyncId));
 
 const hook = createHook({ init: onInit });
-// `after` runs for every callback and every promise reaction: it is on only
-// while something listens (an owner's request in flight, a drain watcher).
+// `after` runs for every callback and every promise reaction: it is off
+// until something listens (an owner's request in flight, a drain watcher).
 const afterHook = createHook({ after: onAfter });
 
 function onInit(asyncId: number, type: string, triggerAsyncId: number, resource: object): void {
@@ -415,11 +415,11 @@ function queueActivity(): void {
 let hookEnabled = false;
 let afterEnabled = false;
 function updateHook(): void {
-  const wantAfter = inFlight.size > 0 || activity !== null;
-  if (wantAfter !== afterEnabled) {
-    afterEnabled = wantAfter;
-    if (wantAfter) afterHook.enable();
-    else afterHook.disable();
+  // Switched on the first time it is needed and kept while the init hook is
+  // on: switching hooks reconfigures Node's promise hooks, too dear per request.
+  if (!afterEnabled && (inFlight.size > 0 || activity !== null)) {
+    afterEnabled = true;
+    afterHook.enable();
   }
   const want =
     tracking ||
@@ -436,6 +436,10 @@ function updateHook(): void {
     hook.enable();
   } else {
     hook.disable();
+    if (afterEnabled) {
+      afterEnabled = false;
+      afterHook.disable();
+    }
   }
 }
 

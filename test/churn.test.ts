@@ -108,7 +108,9 @@ describe('1 000 worker threads that load uv-drain and exit', () => {
   });
 
   it('keeps the main thread’s RSS, heap and owners flat', () => {
-    expect(run.report.growthMB.rss).toBeLessThan(40);
+    // RSS only without ASan (see UNDER_ASAN): measured there from 9 to 46 MB
+    // for the same code, the quarantine filling with what 1 000 workers freed.
+    if (!UNDER_ASAN) expect(run.report.growthMB.rss).toBeLessThan(40);
     expect(run.report.growthMB.heapUsed).toBeLessThan(8);
     expect(run.report.ownerTable).toEqual({ before: 1, after: 1 });
     expect(run.report.mainByOwner).toEqual({
