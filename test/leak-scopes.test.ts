@@ -38,6 +38,14 @@ async function listen(server: net.Server): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
+/** A loopback HTTP server that answers 'ok', closed with its connections after the test. */
+async function okServer(): Promise<number> {
+  const server = http.createServer((req, res) => res.end('ok'));
+  const port = await listen(server);
+  cleanups.push(() => server.closeAllConnections());
+  return port;
+}
+
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('leakCheck({ context: true })', () => {
@@ -106,9 +114,7 @@ describe('leakCheck({ context: true })', () => {
   });
 
   it('an agent’s pooled socket is its agent’s: the block that made the agent, not the test that asked', async () => {
-    const server = http.createServer((req, res) => res.end('ok'));
-    const port = await listen(server);
-    cleanups.push(() => server.closeAllConnections());
+    const port = await okServer();
     const block = leakCheck({ context: true, graceMs: 50 });
     const test = leakCheck({ context: true, graceMs: 50 });
     block.begin();
@@ -128,9 +134,7 @@ describe('leakCheck({ context: true })', () => {
   });
 
   it('an agent the test itself made is the test’s', async () => {
-    const server = http.createServer((req, res) => res.end('ok'));
-    const port = await listen(server);
-    cleanups.push(() => server.closeAllConnections());
+    const port = await okServer();
     const test = leakCheck({ context: true, graceMs: 50 });
     test.begin();
     const agent = await test.run(async () => {
@@ -146,9 +150,7 @@ describe('leakCheck({ context: true })', () => {
   });
 
   it('an undici dispatcher’s sockets are where the dispatcher was made', async () => {
-    const server = http.createServer((req, res) => res.end('ok'));
-    const port = await listen(server);
-    cleanups.push(() => server.closeAllConnections());
+    const port = await okServer();
     const block = leakCheck({ context: true, graceMs: 50 });
     const test = leakCheck({ context: true, graceMs: 50 });
     block.begin();
@@ -165,9 +167,7 @@ describe('leakCheck({ context: true })', () => {
   });
 
   it('the process’s global dispatcher is nobody’s, whoever made it', async () => {
-    const server = http.createServer((req, res) => res.end('ok'));
-    const port = await listen(server);
-    cleanups.push(() => server.closeAllConnections());
+    const port = await okServer();
     const previous = getGlobalDispatcher();
     const leftBy = async (global: boolean) => {
       const test = leakCheck({ context: true, graceMs: 50 });
