@@ -144,8 +144,8 @@ bool DrainWatcher::Recount() {
       hold = hold || now[i].closing > 0 || requests > 0 || held[i] > 0;
     }
   }
-  // LIBUV-NOTES: a loop with nothing else to do ends right after the closing
-  // phase, before any prepare callback could see the drain. So while a
+  // A loop with nothing else to do ends right after the closing phase,
+  // before any prepare callback could see the drain. So while a
   // watched owner has something that can still call back into it — a
   // closing handle, a request in flight, or an active referenced handle
   // (which holds the loop anyway) — the watcher holds the loop too, until
