@@ -191,19 +191,20 @@ function resolveOptions(options: LeakCheckOptions): Resolved {
 export function leakCheck(options: LeakCheckOptions = {}): LeakCheck {
   const opts = resolveOptions(options);
   const scope: Scope = { name: 'leak check' };
-  return makeCheck(opts, scope, opts.context ? (capture) => capture === undefined || capture.scope === scope : null);
+  return makeCheck(opts, scope, opts.context ? madeIn(scope) : null);
+}
+
+/** What a context check looks at: births in `scope`, and handles whose birth was not seen (by time). */
+export function madeIn(scope: Scope): Accept {
+  return (capture) => capture === undefined || capture.scope === scope;
 }
 
 /**
  * A check that looks only at the births `accept` takes (a capture, or
- * undefined for a handle whose birth was not seen). uv-drain/vitest's
- * scopes: a block's hooks, a file's collection.
+ * undefined for a handle whose birth was not seen; null: all born since
+ * begin). uv-drain/vitest's scopes: a test, a block's hooks, a file's collection.
  */
-export function leakCheckOf(
-  options: LeakCheckOptions,
-  scope: Scope,
-  accept: Accept,
-): LeakCheck {
+export function leakCheckOf(options: LeakCheckOptions, scope: Scope, accept: Accept | null): LeakCheck {
   return makeCheck(resolveOptions(options), scope, accept);
 }
 

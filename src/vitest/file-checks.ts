@@ -15,7 +15,7 @@
 //
 // With tracking off there are no scopes: each test is checked for what was
 // born while it ran (hooks included), and blocks are not checked.
-import { bornOutsideScopes, leakCheckOf, reconfigure, type LeakCheck } from '../leaks';
+import { bornOutsideScopes, leakCheckOf, madeIn, reconfigure, type LeakCheck } from '../leaks';
 import { currentScope, type Scope } from '../scopes';
 import { matchers } from './matchers';
 import { checkOptions, DEFAULTS, validate, type VitestLeakCheckOptions } from './options';
@@ -204,7 +204,7 @@ class FileChecks {
     const check = leakCheckOf(
       { ...checkOptions(options), context: byContext },
       scope,
-      byContext ? (capture) => capture === undefined || capture.scope === scope : () => true,
+      byContext ? madeIn(scope) : null,
     );
     const state: TestState = { check, options, allowed: null };
     this.tests.set(scope, state);
