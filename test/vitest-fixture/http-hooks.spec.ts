@@ -67,6 +67,11 @@ describe('http hooks', () => {
     expect(await res.json()).toEqual({ url: '/json' });
   });
 
+  it('fetches in a promise chain, no await', () =>
+    fetch(`${base}/chain`)
+      .then((res) => res.json())
+      .then((body) => expect(body).toEqual({ url: '/chain' })));
+
   it('reads a streamed body chunk by chunk', async () => {
     const res = await fetch(`${base}/stream`);
     const reader = res.body!.getReader();
