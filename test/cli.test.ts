@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT, EXIT_STATUS, OPTIONS } from '../dist/cli/args.js';
 import type { ProcessReport } from '../dist/cli/report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -232,27 +233,89 @@ describe('uv-drain snapshot', () => {
 });
 
 describe('usage', () => {
-  it('--help documents every command, every flag and the report triggers', async () => {
-    const run = await cli(['--help']);
-    expect(run.code).toBe(0);
-    const source = fs.readFileSync(path.join(ROOT, 'src', 'cli', 'main.ts'), 'utf8');
-    const flags = [...source.matchAll(/case '(-[-\w]+)':/g)].map((m) => m[1]);
+  /** `--after <ms>`-style spellings of every option, from the option table. */
+  const flags = Object.entries(OPTIONS).map(([name, spec]) => `--${name}${'value' in spec ? ` ${spec.value}` : ''}`);
+
+  it('--help, -h and no arguments: the general help, with every command, every flag, the report triggers and the exit codes', async () => {
     expect(flags.length).toBeGreaterThanOrEqual(8);
-    for (const flag of flags) expect(run.stdout).toContain(flag);
-    for (const word of ['why', 'snapshot', 'SIGUSR2', 'NODE_OPTIONS']) expect(run.stdout).toContain(word);
+    const runs = await Promise.all([cli(['--help']), cli(['-h']), cli([])]);
+    for (const run of runs) expect(run).toEqual({ code: EXIT.help, signal: null, stdout: runs[0].stdout, stderr: '' });
+    const text = runs[0].stdout;
+    expect(text).toMatch(/^Usage: uv-drain <command>/);
+    for (const flag of [...flags, '-h, --help']) expect(text).toContain(flag);
+    for (const word of ['why', 'snapshot', 'SIGUSR2', 'NODE_OPTIONS', 'everything after -- is passed to it untouched']) {
+      expect(text).toContain(word);
+    }
+    expectExitStatus(text);
   });
 
-  it('rejects unknown commands, unknown flags, bad values and a missing program with exit code 2', async () => {
-    for (const args of [['what'], ['why', '--nope', '--', 'node'], ['why', '--after', 'soon', '--', 'node'], ['why', '--']]) {
+  for (const kind of ['why', 'snapshot']) {
+    it(`${kind} --help: that command's help, with every flag and the exit codes; the program is not run`, async () => {
+      const marker = path.join(dir, `ran-${kind}`);
+      const app = program(`help-${kind}.js`, `require('node:fs').writeFileSync(${JSON.stringify(marker)}, '');\n`);
+      const run = await cli([kind, '--idle', '0', '--help', '--', 'node', app]);
+      expect(run).toMatchObject({ code: EXIT.help, signal: null, stderr: '' });
+      expect(run.stdout).toMatch(new RegExp(`^Usage: uv-drain ${kind} \\[options\\]`));
+      for (const flag of flags) expect(run.stdout).toContain(flag);
+      expectExitStatus(run.stdout);
+      expect(fs.existsSync(marker)).toBe(false);
+      expect((await cli([kind, '-h'])).stdout).toBe(run.stdout);
+    });
+  }
+
+  /** The exit status section lists every code of the table, and the usage code is 2. */
+  function expectExitStatus(text: string): void {
+    const section = text.slice(text.indexOf('\nExit status:\n'));
+    expect(section).not.toBe(text);
+    for (const [status] of EXIT_STATUS) expect(section).toMatch(new RegExp(`^  ${status} `, 'm'));
+    expect(EXIT).toEqual({ help: 0, usage: 2, cannotRun: 127 });
+    expect(section).toMatch(/^ {2}2 +Usage error/m);
+    expect(section).toContain('128+N');
+  }
+
+  it('usage errors: one line on stderr naming the culprit, exit code 2, the program not run', async () => {
+    const marker = path.join(dir, 'ran');
+    const app = program('marker.js', `require('node:fs').writeFileSync(${JSON.stringify(marker)}, '');\n`);
+    const cases: [string[], string][] = [
+      [['what'], 'unknown command "what", expected why or snapshot (see uv-drain --help)'],
+      [['--json', 'why', '--', 'node', app], 'expected a command (why or snapshot) before --json (see uv-drain --help)'],
+      [['why', '--foo', '--', 'node', app], 'unknown option --foo (see uv-drain why --help)'],
+      [['why', '--nope', '--', 'node'], 'unknown option --nope (see uv-drain why --help)'],
+      [['snapshot', '-x', 'node', app], 'unknown option -x (see uv-drain snapshot --help)'],
+      [['why', '--no-json', 'node', app], 'unknown option --no-json'],
+      [['why', '--after'], '--after needs a value: --after <ms>'],
+      [['snapshot', '--out'], '--out needs a value: --out <path> (see uv-drain snapshot --help)'],
+      [['why', '--idle='], '--idle needs a value'],
+      [['why', '--after', 'soon', '--', 'node', app], '--after expects milliseconds, a whole number from 0 to 2147483647, got "soon"'],
+      [['why', '--idle', '-1', '--', 'node', app], '--idle expects milliseconds, a whole number from 0 to 2147483647, got "-1"'],
+      [['why', '--after=1.5', 'node', app], '--after expects milliseconds'],
+      [['why', '--after', '2147483648', 'node', app], 'got "2147483648"'],
+      [['why', '--json=yes', 'node', app], '--json takes no value'],
+      [['why', '--'], 'no program given: put it after -- (see uv-drain why --help)'],
+      [['why', '--json'], 'no program given'],
+      [['why', '--out', path.join(dir, 'no-such-dir', 'out.txt'), 'node', app], 'cannot open --out'],
+    ];
+    for (const [args, message] of cases) {
       const run = await cli(args);
-      expect(run.code, args.join(' ')).toBe(2);
-      expect(run.stderr).toMatch(/^uv-drain: .*\nRun "uv-drain --help" for usage\.\n$/);
+      expect(run, args.join(' ')).toMatchObject({ code: EXIT.usage, signal: null, stdout: '' });
+      expect(run.stderr, args.join(' ')).toMatch(/^uv-drain: [^\n]*\(see uv-drain (why |snapshot )?--help\)\n$/);
+      expect(run.stderr, args.join(' ')).toContain(message);
     }
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  it('everything after -- goes to the program untouched, flags like uv-drain’s included; without --, the program starts at its first word', async () => {
+    const app = program('argv.js', 'console.log(JSON.stringify(process.argv.slice(2)));\n');
+    const args = ['--json', '--after', 'soon', '--foo', '-h', '--help', '--', '--no-color', ''];
+    const run = await cli(['why', '--idle', '0', '--', 'node', app, ...args]);
+    expect(run).toEqual({ code: 0, signal: null, stdout: JSON.stringify(args) + '\n', stderr: '' });
+    const bare = await cli(['why', '--idle', '0', app, ...args]);
+    expect(bare).toEqual(run);
   });
 
   it('exits 127 when the program cannot be run', async () => {
     const run = await cli(['why', '--', path.join(dir, 'no-such-program')]);
-    expect(run.code).toBe(127);
+    expect(run.code).toBe(EXIT.cannotRun);
     expect(run.stderr).toContain('cannot run');
   });
 });
