@@ -24,7 +24,13 @@
       ],
       "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "cflags_cc!": ["-fno-exceptions"],
-      "libraries": ["-ldl"]
+      "libraries": ["-ldl"],
+      # Prebuilds (scripts/prebuild.sh sets UVD_PORTABLE=1) carry their own
+      # libstdc++ and libgcc, as Node's binaries do, and export none of it.
+      "variables": {"uvd_portable%": "<!(node -p \"process.env.UVD_PORTABLE === '1' ? 1 : 0\")"},
+      "conditions": [
+        ["uvd_portable==1", {"ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--exclude-libs,ALL"]}]
+      ]
     },
     {
       # A real C module for the unload coordinator (native/include/uv_drain_module.h):

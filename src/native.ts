@@ -2,6 +2,9 @@
 import path = require('node:path');
 import nodeGypBuild = require('node-gyp-build');
 
+import platform = require('../install/platform.cjs');
+import { UvDrainError } from './errors';
+
 /** The C API table: pass it to an addon, which reads it with napi_get_value_external(). */
 export interface CApi {
   readonly __capi: unique symbol;
@@ -63,7 +66,22 @@ export interface Binding {
   readonly cmodule: CModuleBinding;
 }
 
-export const binding: Binding = nodeGypBuild(path.join(__dirname, '..'));
+export const binding: Binding = load(path.join(__dirname, '..'));
+
+function load(root: string): Binding {
+  if (!platform.isSupported()) throw new UvDrainError(platform.ERROR_CODE, platform.unsupportedMessage());
+  try {
+    return nodeGypBuild(root);
+  } catch (err) {
+    if (!/No native build was found/.test(String((err as Error)?.message))) throw err;
+    throw new UvDrainError(
+      'UVD_ERR_NO_BINARY',
+      `uv-drain has no native binary for ${platform.target()} (no prebuild matches and it was not compiled at install: ` +
+        `a package manager that blocks install scripts, or --ignore-scripts). Install ${platform.toolchainHint()}, then run npm rebuild uv-drain.`,
+      { cause: err },
+    );
+  }
+}
 
 /** Owner ids keep their index in the low 20 bits (see native/loop_state.h). */
 export const OWNER_INDEX_MASK = 0xfffff;

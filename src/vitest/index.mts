@@ -4,10 +4,12 @@
 // Listed in `setupFiles`. Vitest evaluates setup files itself, once per test
 // file; this module only hands Vitest's API to ./file-checks.js, which Node
 // loads like any dependency. A test file that imports this module gets the
-// instance its setup ran in.
+// instance its setup ran in. On a platform uv-drain does not run on, the
+// addon is never loaded: ./unsupported.js warns and checks nothing.
 import { aroundAll, aroundEach, expect, TestRunner } from 'vitest';
 
-import { setUpFile, type VitestApi } from './file-checks.js';
+import platform from '../../install/platform.cjs';
+import type { FileApi, VitestApi } from './file-checks.js';
 import type { DrainMatcherOptions } from './matchers.js';
 import type { VitestLeakCheckOptions } from './options.js';
 
@@ -31,13 +33,15 @@ declare module 'vitest' {
   }
 }
 
-const file = setUpFile({
-  aroundAll: aroundAll as unknown as VitestApi['aroundAll'],
-  aroundEach: aroundEach as unknown as VitestApi['aroundEach'],
-  expect,
-  // Public since Vitest 4.1.
-  getSuiteHooks: (TestRunner as unknown as { getSuiteHooks?: VitestApi['getSuiteHooks'] }).getSuiteHooks,
-});
+const file: FileApi = platform.isSupported()
+  ? (await import('./file-checks.js')).setUpFile({
+      aroundAll: aroundAll as unknown as VitestApi['aroundAll'],
+      aroundEach: aroundEach as unknown as VitestApi['aroundEach'],
+      expect,
+      // Public since Vitest 4.1.
+      getSuiteHooks: (TestRunner as unknown as { getSuiteHooks?: VitestApi['getSuiteHooks'] }).getSuiteHooks,
+    })
+  : (await import('./unsupported.js')).unsupportedFile(expect);
 
 /**
  * Sets the options of the checks. At the top of a test file (or in a hook):
