@@ -34,7 +34,8 @@ uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i) {
 
 // true only for the boolean true. Never ToBoolean(): coercion may run JS,
 // which fails while a worker is terminated, and node-addon-api turns that
-// failure into a fatal error (seen: SetWatchJsState aborting a worker).
+// failure into a fatal error (seen: SetWatchJsState aborting a worker; see
+// docs/libuv-internals.md, "Node facts").
 bool ArgTrue(const Napi::CallbackInfo& info, size_t i) {
   return info[i].IsBoolean() && info[i].As<Napi::Boolean>().Value();
 }
@@ -310,7 +311,8 @@ class Addon : public Napi::Addon<Addon> {
   // handlePath(addrHi, addrLo): the path libuv keeps for the live handle at
   // that address — what an fs.watch or fs.watchFile watches, a pipe's name
   // (or its peer's) — or undefined. The handle is looked up in the loop's
-  // queue first: an address that is no longer a handle is never read.
+  // queue first: an address that is no longer a handle is never read (see
+  // docs/libuv-internals.md, "Public calls made on found handles").
   Napi::Value HandlePath(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     uintptr_t addr = (static_cast<uintptr_t>(ArgU32(info, 0)) << 32) | ArgU32(info, 1);

@@ -90,6 +90,7 @@ int CollectSegments(struct dl_phdr_info* info, size_t, void* data) {
   // dl_iterate_phdr reports each link map entry with dlpi_addr = l_addr and
   // dlpi_name = l_name (glibc elf/dl-iteratephdr.c): both must match, since
   // two objects can share a load bias (0 for the main program and vdso).
+  // See docs/libuv-internals.md, "C modules: segments and dlclose".
   if (info->dlpi_addr != f->l_addr) return 0;
   const char* name = info->dlpi_name != nullptr ? info->dlpi_name : "";
   if (strcmp(name, f->l_name) != 0) return 0;
@@ -125,8 +126,11 @@ bool Inside(const std::vector<Range>& ranges, const void* p) {
 // handle itself living in the module's data/bss.
 bool PointsInside(const std::vector<Range>& ranges, const uv_handle_t* h) {
   if (Inside(ranges, h)) return true;
-  // close_cb is in UV_HANDLE_FIELDS (public layout). It is not reset by
-  // uv__handle_init, so it only means something once uv_close() was called.
+  // close_cb is a private field of UV_HANDLE_FIELDS, at the same offset in
+  // every handle type and every libuv 1.x checked, so it is read whatever
+  // the version. It is not reset by uv__handle_init, so it only means
+  // something once uv_close() was called (see docs/libuv-internals.md,
+  // "Closing handles").
   if (IsClosing(h) && Inside(ranges, reinterpret_cast<const void*>(h->close_cb))) return true;
   if (!ModuleAttributionSupported()) return false;
   // A closing handle's type callbacks are checked too: cheap, and only ever
@@ -240,7 +244,8 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   }
 
   // A second dlopen of a loaded object only bumps its reference count: it
-  // would share the first one's statics, and its dlclose would unmap nothing.
+  // would share the first one's statics, and its dlclose would unmap nothing
+  // (see docs/libuv-internals.md, "C modules: segments and dlclose").
   dlerror();
   if (void* already = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD)) {
     dlclose(already);

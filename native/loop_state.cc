@@ -86,7 +86,8 @@ LoopState::LoopState(uv_loop_t* loop)
 
 LoopState::~LoopState() {
   // Marks must leave the queue before their memory does: the loop outlives
-  // this state (a worker's loop is closed after its environment).
+  // this state (a worker's loop is closed after its environment; see
+  // docs/libuv-internals.md, "Birth marks").
   for (Birth& b : births_) UnlinkMark(b.mark.get());
 }
 
@@ -174,7 +175,9 @@ uint64_t LoopState::NoteBirth(uint32_t id, uv_handle_type type, bool deferred) {
   if (deferred) {
     // Node creates a process/fs_event handle in the call right after the
     // wrap's constructor; an older announcement of the same type that is
-    // still unmatched belongs to a spawn or start that failed.
+    // still unmatched belongs to a spawn or start that failed (a failed
+    // uv_spawn unlinks its handle again). See docs/libuv-internals.md, "Node
+    // facts" and "The handle queue".
     for (auto it = births_.begin(); it != births_.end();) {
       if (it->deferred && it->type == type) {
         Release(*it);

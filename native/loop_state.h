@@ -86,7 +86,8 @@ class LoopState {
   // mark of uv-drain's own (uv_layout.h), never a pointer to some handle that
   // happened to be the tail: that handle may be closed and freed before the
   // birth is resolved. `deferred` births (process, fs_event) create their
-  // handle in a later call of the same JS turn.
+  // handle in a later call of the same JS turn. See docs/libuv-internals.md,
+  // "Birth marks" and "Node facts" (announcement before creation).
   // Owner 0 announces an unowned birth: it claims its handle with tag 0 (so
   // that an owned announcement whose spawn failed cannot take it, and so that
   // creation stacks can be matched). Returns the birth's sequence number.

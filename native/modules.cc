@@ -20,7 +20,10 @@ bool ModuleAttributionSupported() {
 
 // Function pointers are stored in private fields whose layout is fixed for
 // libuv 1.44-1.52 (see uv/unix.h). fs_poll keeps its callback in an opaque
-// struct, so only its close_cb can be attributed.
+// struct, so only its close_cb can be attributed. uv_signal_init and
+// uv_fs_event_init do not reset signal_cb and cb: until the handle is
+// started they may hold whatever the memory held before (looked up, never
+// called). Offsets and versions: docs/libuv-internals.md, "Callback fields".
 const void* TypeCallback(const uv_handle_t* h) {
   switch (h->type) {
     case UV_TIMER: return reinterpret_cast<const void*>(reinterpret_cast<const uv_timer_t*>(h)->timer_cb);
@@ -95,7 +98,8 @@ int ModuleIndex::Lookup(const void* fn) {
     return -1;
   std::string name;
   if (map != nullptr && map->l_prev == nullptr) {
-    // The main program heads the link map; its dli_fname is argv[0]-ish.
+    // The main program heads the link map; its dli_fname is argv[0]-ish
+    // (see docs/libuv-internals.md, "Naming the shared object").
     name = ExecutablePath();
   } else if (info.dli_fname != nullptr) {
     char buf[PATH_MAX];

@@ -11,7 +11,8 @@
 namespace uvdrain {
 
 // True when the running libuv's private callback fields are at the offsets
-// this build knows (libuv 1.44 to 1.52).
+// this build knows (libuv 1.44 to 1.52, judged by uv_version(): see
+// docs/libuv-internals.md, "Callback fields").
 bool ModuleAttributionSupported();
 
 // The callback libuv will call for `h` when the handle fires (timer_cb,

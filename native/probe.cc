@@ -49,8 +49,8 @@ bool RunProbe() {
   uv_timer_init(&loop, &timer);
   ok = ok && TagOf(h) == 0 && InQueue(&loop, h);
   // A birth mark (uv_layout.h) is invisible to uv_walk, keeps its place
-  // while a handle after it comes and goes, and does not stop the loop from
-  // closing.
+  // while a handle after it comes and goes, and does not keep the loop
+  // alive (see docs/libuv-internals.md, "Birth marks").
   uv_idle_t mark;
   LinkMark(&loop, &mark);
   uv_timer_t later;

@@ -4,8 +4,10 @@
 namespace uvdrain {
 
 // Checks once per process, on a private loop, that the running libuv keeps
-// handle flags and the tag word the way uv_layout.h assumes. When it does
-// not, uv-drain cannot tag handles and says so instead of guessing.
+// handle flags, the handle queue and the tag word the way uv_layout.h
+// assumes. When it does not, uv-drain cannot tag handles and says so
+// (capabilities.tagging) instead of guessing. Each step and what turns off:
+// docs/libuv-internals.md, "The load-time probe".
 bool LayoutProbeOk();
 
 }  // namespace uvdrain

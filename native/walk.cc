@@ -5,6 +5,8 @@ namespace uvdrain {
 LoopStats StatsOf(uv_loop_t* loop) {
   LoopStats s;
   ForEachHandle(loop, [&](uv_handle_t* h) { s.handles.Add(h); });
+  // A bare counter: libuv cannot list requests (docs/libuv-internals.md,
+  // "uv_loop_t").
   s.active_reqs = loop->active_reqs.count;
   s.alive = uv_loop_alive(loop) != 0;
   return s;

@@ -32,6 +32,7 @@ DrainWatcher::DrainWatcher(napi_env env, LoopState* state) : env_(env), state_(s
 DrainWatcher::~DrainWatcher() {
   // By now the async cleanup hook has closed the handle (Node runs those
   // before it finalizes instance data); just make sure the box forgets us.
+  // See docs/libuv-internals.md, "Node facts" (teardown).
   if (prepare_ != nullptr) reinterpret_cast<PrepareBox*>(prepare_)->watcher = nullptr;
   if (async_context_ != nullptr) napi_async_destroy(env_, async_context_);
 }
@@ -68,7 +69,8 @@ void DrainWatcher::Start() {
   uv_unref(reinterpret_cast<uv_handle_t*>(&box->handle));
   // The plain env cleanup hook is too late for a handle (the addon may be
   // unloaded before the close callback runs, crashing workers); the async
-  // hook lets the close complete first.
+  // hook lets the close complete first (see docs/libuv-internals.md, "Node
+  // facts", teardown).
   napi_add_async_cleanup_hook(env_, OnEnvTeardown, box, &box->hook);
   prepare_ = &box->handle;
 }
@@ -150,7 +152,8 @@ bool DrainWatcher::Recount() {
   // closing handle, a request in flight, or an active referenced handle
   // (which holds the loop anyway) — the watcher holds the loop too, until
   // the iteration after the last of them. Unref'd otherwise: waiting on an
-  // owner's unref'd handles alone must not keep the process alive.
+  // owner's unref'd handles alone must not keep the process alive. See
+  // docs/libuv-internals.md, "Loop iteration and the drain watcher".
   if (prepare_ != nullptr) {
     uv_handle_t* h = reinterpret_cast<uv_handle_t*>(prepare_);
     if (hold || hold_js_)

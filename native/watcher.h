@@ -3,7 +3,8 @@
 // iteration, right before the poll, so an owner whose last close callback
 // ran in one iteration is seen drained at the start of the next one — with
 // no extra wake-ups: a prepare handle never shortens the poll timeout, where
-// an idle handle (or setImmediate) would spin a core.
+// an idle handle (or setImmediate) would spin a core. See
+// docs/libuv-internals.md, "Loop iteration and the drain watcher".
 #ifndef UV_DRAIN_WATCHER_H
 #define UV_DRAIN_WATCHER_H
 
