@@ -3,8 +3,7 @@
 // runs before the TypeScript is compiled in a clone of the repository.
 'use strict';
 
-/** Platforms whose libuv layout the native code knows (docs/platforms.md). */
-const SUPPORTED = ['linux'];
+const fs = require('node:fs');
 
 const ERROR_CODE = 'UVD_ERR_UNSUPPORTED_PLATFORM';
 
@@ -16,15 +15,27 @@ function platform() {
   return process.env.UV_DRAIN_TEST_PLATFORM || process.platform;
 }
 
-function isSupported() {
-  return SUPPORTED.includes(platform());
+let seenLibc;
+/** The C library this process runs on (Linux): 'glibc' or 'musl', from what is mapped into it. */
+function libc() {
+  if (process.env.LIBC) return process.env.LIBC; // node-gyp-build picks prebuilds by the same variable
+  if (seenLibc === undefined) {
+    let maps = '';
+    try {
+      maps = fs.readFileSync('/proc/self/maps', 'utf8');
+    } catch {}
+    seenLibc = /\/ld-musl-|\/libc\.musl-/.test(maps) ? 'musl' : 'glibc';
+  }
+  return seenLibc;
 }
 
-/** The C library a Linux build links against: 'glibc' or 'musl'. */
-function libc() {
-  if (process.env.LIBC) return process.env.LIBC; // node-gyp-build reads the same variable
-  const report = process.report && process.report.getReport();
-  return report && report.header && report.header.glibcVersionRuntime ? 'glibc' : 'musl';
+/**
+ * Linux with glibc (x64 and arm64 have prebuilds; other glibc architectures
+ * compile). Not musl: it lacks dladdr1(), which names the shared object a
+ * callback lives in (docs/platforms.md).
+ */
+function isSupported() {
+  return platform() === 'linux' && libc() === 'glibc';
 }
 
 /** "linux-x64 (glibc)", "darwin-arm64": what a message names. */
@@ -34,14 +45,12 @@ function target() {
 }
 
 function unsupportedMessage() {
-  return `uv-drain runs on Linux only (its native part reads libuv's Linux layout); this is ${target()}. docs/platforms.md in the package says what is planned.`;
+  return `uv-drain runs on Linux with glibc only (its native part reads libuv's Linux layout and uses glibc's dladdr1); this is ${target()}. docs/platforms.md in the package says what is planned.`;
 }
 
-/** What to install so that the addon can be compiled, for the message of a failed install or load. */
+/** What to install so that the addon can be compiled. */
 function toolchainHint() {
-  return libc() === 'musl'
-    ? 'python3, make and g++ (Alpine: apk add python3 make g++)'
-    : 'python3, make and g++ (Debian/Ubuntu: apt-get install python3 make g++; Fedora/RHEL: dnf install python3 make gcc-c++)';
+  return 'python3, make and g++ (Debian/Ubuntu: apt-get install python3 make g++; Fedora/RHEL: dnf install python3 make gcc-c++)';
 }
 
 module.exports = { ERROR_CODE, platform, isSupported, libc, target, unsupportedMessage, toolchainHint };
