@@ -38,7 +38,7 @@ export function checkTimeout(value: unknown, name: string): number {
   if (typeof value !== 'number') {
     throw new TypeError(`The "${name}" option must be a number, received ${describe(value)}`);
   }
-  if (value !== Infinity && !(value > 0 && value <= MAX_TIMER_MS)) {
+  if (value !== Infinity && !(value >= 1 && value <= MAX_TIMER_MS)) {
     throw new RangeError(
       `The "${name}" option must be a number of milliseconds from 1 to ${MAX_TIMER_MS}, or Infinity, received ${value}`,
     );

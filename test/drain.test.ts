@@ -270,8 +270,8 @@ describe('whenDrained rejects bad input', () => {
     expect(err.message).toContain('"timeoutMs"');
   });
 
-  it('a timeoutMs of 0, a negative one, NaN or one beyond 2^31-1: RangeError naming timeoutMs', async () => {
-    for (const timeoutMs of [0, -5, Number.NaN, 2 ** 31]) {
+  it('a timeoutMs of 0, below 1 ms, a negative one, NaN or one beyond 2^31-1: RangeError naming timeoutMs', async () => {
+    for (const timeoutMs of [0, 0.5, -5, Number.NaN, 2 ** 31]) {
       const err = await failure(() => whenDrained(fresh('bad'), { timeoutMs }));
       expect(err).toBeInstanceOf(RangeError);
       expect(err.message).toContain('"timeoutMs"');
