@@ -137,6 +137,7 @@ async function expectExactFailures(pool: 'forks' | 'threads'): Promise<void> {
     'a worker pool from beforeAll sums on both workers at once': 'passed',
     'a worker pool from beforeAll runs a child process to its end': 'passed',
     'a worker pool from beforeAll runs a worker of its own to its end': 'passed',
+    'a worker pool from beforeAll runs a worker of its own that is gone before its message is read': 'passed',
     'fixtures uses a server fixture': 'passed',
     'fixtures connects to the fixture’s server': 'passed',
     'fixtures closes its server in onTestFinished': 'passed',

@@ -1,5 +1,5 @@
 // Clean tests with a worker pool made in beforeAll and terminated in
-// afterAll (tasks posted from tests), and child processes run to their end.
+// afterAll (tasks posted from tests), and child processes and workers run to their end.
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
@@ -62,10 +62,34 @@ describe('a worker pool from beforeAll', () => {
     expect(stdout.trim()).toBe('42');
   });
 
+  // 'exit' is listened for before the message is awaited: a worker whose
+  // thread is gone by the time this thread looks has its message and its
+  // 'exit' emitted in one go (Node's Worker drains its ports, then emits
+  // 'exit', in the same callback), before an await of the message resumes.
   it('runs a worker of its own to its end', async () => {
     const worker = new Worker('require("node:worker_threads").parentPort.postMessage("done")', { eval: true });
+    const exited = once(worker, 'exit');
     const [message] = await once(worker, 'message');
-    await once(worker, 'exit');
+    await exited;
+    expect(message).toBe('done');
+  });
+
+  // That order, made likely: this thread is held (Atomics.wait) while the
+  // worker posts and ends, so both reach it in the same loop turn.
+  it('runs a worker of its own that is gone before its message is read', async () => {
+    const posted = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+      parentPort.postMessage('done');
+      Atomics.store(workerData, 0, 1);
+      Atomics.notify(workerData, 0);`,
+      { eval: true, workerData: posted },
+    );
+    const exited = once(worker, 'exit');
+    Atomics.wait(posted, 0, 0);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100); // its thread tears down meanwhile
+    const [message] = await once(worker, 'message');
+    await exited;
     expect(message).toBe('done');
   });
 });
