@@ -1,5 +1,7 @@
 #include "probe.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "uv_layout.h"
@@ -74,7 +76,12 @@ bool RunProbe() {
 bool LayoutProbeOk() {
   static std::once_flag once;
   static bool ok = false;
-  std::call_once(once, [] { ok = RunProbe(); });
+  // UV_DRAIN_TEST_PROBE=fail stands in for a libuv whose layout differs, so
+  // that the refusal (src/native.ts) can be tested on a libuv that passes.
+  std::call_once(once, [] {
+    const char* test = std::getenv("UV_DRAIN_TEST_PROBE");
+    ok = !(test != nullptr && std::strcmp(test, "fail") == 0) && RunProbe();
+  });
   return ok;
 }
 

@@ -70,8 +70,9 @@ export const binding: Binding = load(path.join(__dirname, '..'));
 
 function load(root: string): Binding {
   if (!platform.isSupported()) throw new UvDrainError(platform.ERROR_CODE, platform.unsupportedMessage());
+  let loaded: Binding;
   try {
-    return nodeGypBuild(root);
+    loaded = nodeGypBuild(root);
   } catch (err) {
     if (!/No native build was found/.test(String((err as Error)?.message))) throw err;
     throw new UvDrainError(
@@ -81,6 +82,17 @@ function load(root: string): Binding {
       { cause: err },
     );
   }
+  // Counts read from a layout the probe did not confirm could call an owner
+  // drained while its handles live: refuse instead (docs/libuv-internals.md).
+  if (!loaded.capabilities.tagging) {
+    throw new UvDrainError(
+      'UVD_ERR_LIBUV_LAYOUT',
+      `uv-drain does not know the layout of libuv ${loaded.capabilities.uvVersion} (Node ${process.version}): its load-time probe ` +
+        'found handle flags or the handle queue kept differently, so it cannot count handles exactly and does not run. ' +
+        'docs/libuv-internals.md lists what the probe checks and the versions verified.',
+    );
+  }
+  return loaded;
 }
 
 /** Owner ids keep their index in the low 20 bits (see native/loop_state.h). */

@@ -4,11 +4,13 @@
 // Listed in `setupFiles`. Vitest evaluates setup files itself, once per test
 // file; this module only hands Vitest's API to ./file-checks.js, which Node
 // loads like any dependency. A test file that imports this module gets the
-// instance its setup ran in. On a platform uv-drain does not run on, the
-// addon is never loaded: ./unsupported.js warns and checks nothing.
+// instance its setup ran in. Where uv-drain cannot run (another platform, a
+// libuv layout its probe does not confirm), ./unsupported.js warns and
+// checks nothing.
 import { aroundAll, aroundEach, expect, TestRunner } from 'vitest';
 
 import platform from '../../install/platform.cjs';
+import { UvDrainError } from '../errors.js';
 import type { FileApi, VitestApi } from './file-checks.js';
 import type { DrainMatcherOptions } from './matchers.js';
 import type { VitestLeakCheckOptions } from './options.js';
@@ -33,15 +35,24 @@ declare module 'vitest' {
   }
 }
 
-const file: FileApi = platform.isSupported()
-  ? (await import('./file-checks.js')).setUpFile({
+const file: FileApi = await setUp();
+
+async function setUp(): Promise<FileApi> {
+  try {
+    if (!platform.isSupported()) throw new UvDrainError(platform.ERROR_CODE, platform.unsupportedMessage());
+    return (await import('./file-checks.js')).setUpFile({
       aroundAll: aroundAll as unknown as VitestApi['aroundAll'],
       aroundEach: aroundEach as unknown as VitestApi['aroundEach'],
       expect,
       // Public since Vitest 4.1.
       getSuiteHooks: (TestRunner as unknown as { getSuiteHooks?: VitestApi['getSuiteHooks'] }).getSuiteHooks,
-    })
-  : (await import('./unsupported.js')).unsupportedFile(expect);
+    });
+  } catch (err) {
+    const { cannotRun, unsupportedFile } = await import('./unsupported.js');
+    if (!cannotRun(err)) throw err;
+    return unsupportedFile(expect, err);
+  }
+}
 
 /**
  * Sets the options of the checks. At the top of a test file (or in a hook):
