@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 
 import { countsFor, NODE_BINARY, snapshot, type HandleInfo, type OwnerCounts } from './accounting';
-import { isDrained, watchOwner } from './drain';
+import { isDrained, updateJsState, watchOwner } from './drain';
 import {
   ModuleExistsError,
   ModuleInitError,
@@ -353,15 +353,28 @@ export class UnloadCoordinator extends EventEmitter {
   // A module whose init failed is not registered, but its code stays until
   // nothing of it is left (a native module is only closed then).
   #removeWhenDrained(name: string, module: LoadedModule): void {
-    watchOwner(name, (counts) => {
-      if (!isDrained(counts) || module.callbacksInside().length > 0) return false;
-      try {
-        module.remove();
-      } catch (error) {
-        this.#emitError(error, name);
-      }
-      return true;
-    });
+    // As in an unload: once the owner is drained, a handle of someone else
+    // calling into the module is looked at again at every iteration.
+    let calledIntoByOthers = false;
+    watchOwner(
+      name,
+      (counts) => {
+        if (!isDrained(counts)) return false;
+        const before = calledIntoByOthers;
+        calledIntoByOthers = module.callbacksInside().length > 0;
+        if (calledIntoByOthers) {
+          if (!before) updateJsState();
+          return false;
+        }
+        try {
+          module.remove();
+        } catch (error) {
+          this.#emitError(error, name);
+        }
+        return true;
+      },
+      { everyIteration: () => calledIntoByOthers },
+    );
   }
 
   #emitError(error: unknown, name: string): void {

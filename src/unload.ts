@@ -59,6 +59,8 @@ export class Unload {
   /** Ask at the next prepare callback: cleanup returned, the accounting changed, or deinit settled since the last question. */
   #askNext = false;
   #lastCounts: OwnerCounts | undefined;
+  /** The owner is drained, but live handles of others will still call into the module. */
+  #calledIntoByOthers = false;
   #lastChange = 0;
   /** Iteration of the last 'again' answered with nothing of the owner left, while nothing changed since. */
   #emptyAgainAt: number | undefined;
@@ -113,6 +115,10 @@ export class Unload {
 
   /** Whether the watcher must call back at every iteration (the native flag follows it). */
   #wantsEveryIteration(): boolean {
+    // Verifying with the owner drained but a handle of someone else (or of
+    // nobody) still calling into the module: its going changes nothing of
+    // the owner's, so only looking at every iteration sees it.
+    if (this.state === 'verifying') return this.#calledIntoByOthers;
     return this.state === 'draining' && !this.#asking && (this.#askNext || this.#report.lastDeinit === 'again');
   }
 
@@ -197,7 +203,9 @@ export class Unload {
 
 
   #nothingLeft(counts: OwnerCounts): boolean {
-    return isDrained(counts) && this.#module.callbacksInside().length === 0;
+    if (!isDrained(counts)) return false;
+    this.#calledIntoByOthers = this.#module.callbacksInside().length > 0;
+    return !this.#calledIntoByOthers;
   }
 
   #stall(kind: NonNullable<UnloadReport['stalled']>): void {

@@ -341,6 +341,32 @@ describe('a JS module with a server, connections, a child process, a timer and c
 
 // ---------------------------------------------------------------------------
 
+describe('a C module whose untagged handle closes after its owner has nothing left', () => {
+  const LATE_SO = fs.realpathSync(path.join(root, 'test', 'fixtures', 'build', 'Release', 'late_close_module.so'));
+  const closed = () => fx.moduleQuery(LATE_SO, 'late_close_closed', 'int');
+
+  it('is removed in the iteration after that handle is gone, not at the deadline', async () => {
+    const c = coordinator();
+    const name = fresh('late_close');
+    await c.load(name, { native: LATE_SO, symbols: 'late_close' });
+    let closedAtDrain = -1;
+    c.on('drained', (drained: string) => {
+      if (drained === name) closedAtDrain = closed(); // the last moment the module is mapped
+    });
+    // The owner's timer closes first; its close callback closes the untagged one.
+    const report = await c.unload(name, { timeoutMs: 20_000 });
+    expect(report.removed).toBe(true);
+    expect(closedAtDrain).toBe(2);
+    expect(report.left.callbacksInside).toEqual([]);
+    // The owner's last change is its timer's close; the untagged one closes
+    // in the next iteration, and the removal follows at once.
+    const { lastChange, removed } = report.iterations!;
+    expect(removed - lastChange).toBeGreaterThanOrEqual(1);
+    expect(removed - lastChange).toBeLessThanOrEqual(2);
+    await c.quit();
+  });
+});
+
 describe('the C module commit_module through the coordinator', () => {
   const mapped = () => fs.readFileSync('/proc/self/maps', 'utf8').includes(COMMIT_SO);
   const acked = () => fx.moduleQuery(COMMIT_SO, 'commit_module_acked', 'u64');
