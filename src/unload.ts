@@ -17,8 +17,9 @@
 // phases and the microtasks they queued have run, so a promise continuation
 // of the module's last request has settled its state before the question.
 // It is asked in the first iteration after cleanup returned, after every
-// change of the owner's accounting, after an asynchronous deinit settled,
-// and, while the last answer was 'again', in every later iteration. A
+// change of the owner's accounting (one made while an asynchronous deinit
+// is pending: once it settled), and, while the last answer was 'again', in
+// every later iteration; after a 'done', only on a change. A
 // prepare handle never shortens the poll timeout: an idle loop still sleeps.
 // The unload holds the loop (the watcher is ref'd) until it settles, so the
 // process cannot end under it.
