@@ -25,6 +25,7 @@
       "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "cflags_cc!": ["-fno-exceptions"],
       "libraries": ["-ldl"],
+      "ldflags": ["-Wl,--version-script=<(module_root_dir)/native/exports.map"],
       # Prebuilds (scripts/prebuild.sh sets UVD_PORTABLE=1) carry their own
       # libstdc++ and libgcc, as Node's binaries do, and export none of it.
       "variables": {"uvd_portable%": "<!(node -p \"process.env.UVD_PORTABLE === '1' ? 1 : 0\")"},

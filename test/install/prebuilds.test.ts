@@ -31,6 +31,12 @@ describe.each(ARCHS)('prebuilds/linux-%s', (arch) => {
     expect(execFileSync('objdump', ['-h', file], { encoding: 'utf8' })).not.toContain('.symtab');
   });
 
+  test("exports Node-API's entry points and nothing else (native/exports.map)", () => {
+    const dynamic = execFileSync('objdump', ['-T', file], { encoding: 'utf8' });
+    const defined = [...dynamic.matchAll(/^[0-9a-f]+ g\s+\S+\s+(?!\*UND\*)\S+\s+\S+\s+(?:\S+\s+)?(\S+)$/gm)].map((m) => m[1]).sort();
+    expect(defined).toEqual(['napi_register_module_v1', 'node_api_module_get_api_version_v1']);
+  });
+
   test('needs only glibc, and no symbol version newer than GLIBC_2.28', () => {
     const text = headers();
     const needed = [...text.matchAll(/^\s+NEEDED\s+(\S+)$/gm)].map((m) => m[1]);
