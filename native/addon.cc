@@ -64,6 +64,13 @@ class Addon : public Napi::Addon<Addon> {
     caps.Set("modules", Napi::Boolean::New(env, ModuleAttributionSupported()));
     caps.Set("capiVersion", Napi::Number::New(env, UV_DRAIN_API_VERSION));
 
+    // libuv's error codes by name (EAGAIN: -11 on Linux), so that JS never
+    // retypes a number the C side returns.
+    Napi::Object uv_errors = Napi::Object::New(env);
+#define UVD_EXPORT_ERROR(name, _) uv_errors.Set(#name, Napi::Number::New(env, UV_##name));
+    UV_ERRNO_MAP(UVD_EXPORT_ERROR)
+#undef UVD_EXPORT_ERROR
+
     DefineAddon(exports, {
         InstanceMethod("ownerId", &Addon::OwnerId),
         InstanceMethod("ownerName", &Addon::OwnerName),
@@ -90,6 +97,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceValue("scratch", scratch_.Value()),
         InstanceValue("typeNames", types),
         InstanceValue("capabilities", caps),
+        InstanceValue("uvErrors", uv_errors),
         InstanceValue("capi", Napi::External<uv_drain_api_t>::New(
                                   env, const_cast<uv_drain_api_t*>(CApiTable()))),
     });

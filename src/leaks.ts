@@ -1,7 +1,7 @@
 // Leak checks: which handles and JS timers born since begin() are still
 // alive at end(). Framework-neutral; uv-drain/vitest runs one around every test.
 import { handleInfo, NODE_BINARY, type HandleInfo } from './accounting';
-import { colours } from './cli/colours';
+import { colours } from './colours';
 import { UvDrainError } from './errors';
 import { binding } from './native';
 import {

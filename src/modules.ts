@@ -250,8 +250,7 @@ function openNative(name: string, file: string, symbols: string): LoadedModule {
   };
 }
 
-const UV_EAGAIN = -11;
-const UV_EBUSY = -16;
+const { EAGAIN: UV_EAGAIN, EBUSY: UV_EBUSY } = binding.uvErrors;
 
 function uvError(message: string, rc: number): Error {
   const error = new Error(message) as Error & { errno: number };

@@ -55,6 +55,8 @@ export interface Binding {
   /** The path of the live fs_event, fs_poll or pipe handle at that address, if libuv keeps one. */
   handlePath(addrHi: number, addrLo: number): string | undefined;
   readonly scratch: Float64Array;
+  /** libuv's error codes by name (`EAGAIN`, `EBUSY`...), as this libuv defines them. */
+  readonly uvErrors: Readonly<Record<string, number>>;
   readonly typeNames: string[];
   readonly capabilities: {
     uvVersion: string;

@@ -38,8 +38,7 @@ const COMMIT_SO = fs.realpathSync(path.join(root, 'build', 'Release', 'commit_mo
 const BAD_SO = fs.realpathSync(path.join(root, 'test', 'fixtures', 'build', 'Release', 'bad_abi_module.so'));
 const CHILD = path.join(root, 'test', 'scripts', 'c-module-child.cjs');
 const NAME = 'commit_module';
-const UV_EAGAIN = -11;
-const UV_EBUSY = -16;
+const { EAGAIN: UV_EAGAIN, EBUSY: UV_EBUSY } = binding.uvErrors;
 
 const mapped = (file: string) => fs.readFileSync('/proc/self/maps', 'utf8').includes(file);
 const acked = () => fx.moduleQuery(COMMIT_SO, 'commit_module_acked', 'u64');

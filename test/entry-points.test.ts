@@ -32,15 +32,17 @@ describe('entry points', () => {
     });
   });
 
-  it('the prebuild file name npm run prebuild makes is one node-gyp-build loads', async () => {
+  it('the prebuild file name scripts/prebuild.sh makes is one node-gyp-build loads', async () => {
     const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
-    const name = /--name (\S+)/.exec(pkg.scripts.prebuild)?.[1];
+    const script = readFileSync(path.join(root, 'scripts', 'prebuild.sh'), 'utf8');
+    const name = /prebuildify\/bin\.js --napi --strip --tag-libc --name (\S+)/.exec(script)![1];
+    expect(name).toBe('node.napi');
     const nodeGypBuild = (await import('node-gyp-build')).default as unknown as {
       parseTags(file: string): unknown;
       matchTags(runtime: string, abi: string): (tags: unknown) => boolean;
     };
     const accepts = nodeGypBuild.matchTags('node', process.versions.modules);
-    expect(accepts(nodeGypBuild.parseTags(`${name}.node`))).toBe(true);
+    expect(accepts(nodeGypBuild.parseTags(`${name}.glibc.node`))).toBe(true); // --tag-libc on glibc
     // What prebuildify would name it without --name: never loaded.
     expect(accepts(nodeGypBuild.parseTags(`${pkg.name}.node`))).toBe(false);
   });

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { capi } from '../dist/index.js';
+import { binding } from '../dist/native.js';
 import { afterEach, beforeEach } from 'vitest';
 import { expectBackAtBaseline, loopBaseline, until } from './helpers.js';
 
@@ -13,10 +14,8 @@ export const FIXTURE_PATH = fileURLToPath(
 /** What snapshot() must report as `module` for the fixture's callbacks. */
 export const FIXTURE_REALPATH = fs.realpathSync(FIXTURE_PATH);
 
-// libuv error codes on Linux.
-export const UV_EINVAL = -22;
-export const UV_ENOTSUP = -95;
-export const UV_EALREADY = -114;
+// libuv's error codes, as the binding exports them (never retyped).
+export const { EINVAL: UV_EINVAL, ENOTSUP: UV_ENOTSUP, EALREADY: UV_EALREADY } = binding.uvErrors;
 
 export type Kind = 'timer' | 'idle' | 'prepare' | 'check' | 'async' | 'poll' | 'tcp';
 

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import { setImmediate as tick } from 'node:timers/promises';
+import * as os from 'node:os';
 import { countsFor, stats, withOwner } from '../dist/index.js';
+import { binding } from '../dist/native.js';
 
 describe('smoke', () => {
   it('counts a server until its close callback has run', async () => {
@@ -13,5 +15,15 @@ describe('smoke', () => {
     expect(countsFor('smoke')).toMatchObject({ total: 1, closing: 1 });
     while (countsFor('smoke').total > 0) await tick();
     expect(stats().handles).toBe(before);
+  });
+});
+
+describe("the binding's libuv error codes", () => {
+  it('are the negated errno values of this platform, for every name both know', () => {
+    const shared = Object.keys(binding.uvErrors).filter((name) => name in os.constants.errno);
+    expect(shared).toEqual(expect.arrayContaining(['EAGAIN', 'EBUSY', 'EINVAL', 'ENOTSUP', 'EALREADY']));
+    for (const name of shared) {
+      expect([name, binding.uvErrors[name]]).toEqual([name, -os.constants.errno[name as keyof typeof os.constants.errno]]);
+    }
   });
 });

@@ -2,7 +2,7 @@
 // plain text (full creation stacks) for a pipe or a file.
 import path = require('node:path');
 
-import { colours, type Colours } from './colours';
+import { colours, type Colours } from '../colours';
 import type { HandleRow, ProcessReport, TimerRow } from './report';
 
 export interface TextOptions {

@@ -1,4 +1,4 @@
-// ANSI colours, or none.
+// ANSI colours, or none: for the leak report (leaks.ts) and the CLI's reports.
 
 export type Colours = Record<'bold' | 'dim' | 'red' | 'yellow' | 'cyan' | 'green', (s: string) => string>;
 
