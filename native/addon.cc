@@ -64,6 +64,21 @@ class Addon : public Napi::Addon<Addon> {
     caps.Set("modules", Napi::Boolean::New(env, ModuleAttributionSupported()));
     caps.Set("capiVersion", Napi::Number::New(env, UV_DRAIN_API_VERSION));
 
+    // Where each field of a snapshot record sits (walk.h), so that JS never
+    // retypes the layout (src/records.ts).
+    Napi::Object record = Napi::Object::New(env);
+    record.Set("fields", kRecordFields);
+    record.Set("addrHi", static_cast<int>(kAddrHi));
+    record.Set("addrLo", static_cast<int>(kAddrLo));
+    record.Set("type", static_cast<int>(kType));
+    record.Set("bits", static_cast<int>(kBits));
+    record.Set("fd", static_cast<int>(kFd));
+    record.Set("owner", static_cast<int>(kOwnerIndex));
+    record.Set("module", static_cast<int>(kModule));
+    record.Set("bitActive", kBitActive);
+    record.Set("bitRef", kBitRef);
+    record.Set("bitClosing", kBitClosing);
+
     // libuv's error codes by name (EAGAIN: -11 on Linux), so that JS never
     // retypes a number the C side returns.
     Napi::Object uv_errors = Napi::Object::New(env);
@@ -98,6 +113,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceValue("typeNames", types),
         InstanceValue("capabilities", caps),
         InstanceValue("uvErrors", uv_errors),
+        InstanceValue("recordLayout", record),
         InstanceValue("capi", Napi::External<uv_drain_api_t>::New(
                                   env, const_cast<uv_drain_api_t*>(CApiTable()))),
     });

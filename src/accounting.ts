@@ -3,6 +3,7 @@ import fs = require('node:fs');
 
 import { binding, OWNER_INDEX_MASK } from './native';
 import { existingOwner, jsRequests, knownOwners, ownerNameOf, pendingTimers } from './owners';
+import { idOf, keyAt, RECORD, typeAt } from './records';
 import { checkOwner } from './validate';
 
 /** One live handle of the loop, as uv_walk sees it. */
@@ -54,32 +55,26 @@ const scratch = binding.scratch;
 /** Every handle uv_walk visits on this thread's loop, in creation order. */
 export function snapshot(): HandleInfo[] {
   const { records, modules } = binding.snapshot(true);
-  const out: HandleInfo[] = new Array(records.length / RECORD_FIELDS);
-  for (let i = 0, r = 0; r < records.length; i++, r += RECORD_FIELDS) out[i] = handleInfo(records, r, modules);
+  const out: HandleInfo[] = new Array(records.length / RECORD.fields);
+  for (let i = 0, r = 0; r < records.length; i++, r += RECORD.fields) out[i] = handleInfo(records, r, modules);
   return out;
 }
 
-/** Fields per handle in binding.snapshot()'s records (native/walk.h). */
-export const RECORD_FIELDS = 7;
-
 /** The HandleInfo of the record at offset `r` of binding.snapshot()'s records. */
 export function handleInfo(records: Float64Array, r: number, modules: string[]): HandleInfo {
-  const fd = records[r + 4];
-  const module = records[r + 6];
+  const fd = records[r + RECORD.fd]!;
+  const module = records[r + RECORD.module]!;
+  const bits = records[r + RECORD.bits]!;
   return {
-    id: '0x' + hex8(records[r]) + hex8(records[r + 1]),
-    type: binding.typeNames[records[r + 2]] ?? 'unknown',
-    active: (records[r + 3] & 1) !== 0,
-    ref: (records[r + 3] & 2) !== 0,
-    closing: (records[r + 3] & 4) !== 0,
+    id: idOf(keyAt(records, r)),
+    type: typeAt(records, r),
+    active: (bits & RECORD.bitActive) !== 0,
+    ref: (bits & RECORD.bitRef) !== 0,
+    closing: (bits & RECORD.bitClosing) !== 0,
     fd: fd < 0 ? null : fd,
-    owner: ownerNameOf(records[r + 5]),
-    module: module < 0 ? null : modules[module],
+    owner: ownerNameOf(records[r + RECORD.owner]!),
+    module: module < 0 ? null : modules[module]!,
   };
-}
-
-function hex8(n: number): string {
-  return n.toString(16).padStart(8, '0');
 }
 
 /** Totals for the whole loop. */

@@ -23,6 +23,7 @@ import {
 } from './modules';
 import { callerFile } from './code-owners';
 import { deadline, type Deadline } from './deadline';
+import { keyOfId } from './records';
 import { handleCapture, retainStacks, stackOf, takeMatches } from './stacks';
 import { Unload, whatIsLeft } from './unload';
 import { isTracking, trackOwners } from './owners';
@@ -329,7 +330,7 @@ export class UnloadCoordinator extends EventEmitter {
       // native ones too: Node-API finalizers after a GC); they run in this
       // iteration's check phase, nothing that holds the process.
       .filter((h) => !(h.type === 'idle' && h.owner === null && h.module === NODE_BINARY))
-      .map((h) => (stacks ? { ...h, stack: stackOf(handleCapture(Number.parseInt(h.id.slice(2), 16))) } : h));
+      .map((h) => (stacks ? { ...h, stack: stackOf(handleCapture(keyOfId(h.id))) } : h));
     this.#releaseStacks?.();
     this.#releaseStacks = undefined;
     if (timedOut) throw new UnloadTimeoutError(`quit did not finish within ${timeoutMs} ms`, report);

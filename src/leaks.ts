@@ -20,6 +20,7 @@ import {
   unobserved,
   type Capture,
 } from './stacks';
+import { keyAt, keyOfId, keysOf, RECORD, typeAt } from './records';
 import { runInScope, type Scope } from './scopes';
 import { checkBoolean, checkFunction, checkObject, describe } from './validate';
 import { nextTick, now, setImmediate, setTimeout } from './clock';
@@ -217,8 +218,7 @@ export function bornOutsideScopes(): Accept {
   takeMatches();
   const epoch = nextEpoch();
   const { records } = binding.snapshot(false);
-  const alive = new Set<number>();
-  for (let r = 0; r < records.length; r += 7) alive.add(records[r] * 2 ** 32 + records[r + 1]);
+  const alive = keysOf(records);
   return (capture, key) => (capture !== undefined ? capture.scope === null && capture.madeEpoch < epoch : key !== null && alive.has(key));
 }
 
@@ -390,8 +390,8 @@ function findLeaks(opts: Resolved, state: Begun, final: boolean): Found | typeof
   const accept = state.accept;
   if (accept !== null) {
     fresh = fresh.filter((r) => {
-      const key = now[r] * 2 ** 32 + now[r + 1];
-      return accept(capturedAs(key, binding.typeNames[now[r + 2]] ?? 'unknown'), key);
+      const key = keyAt(now, r);
+      return accept(capturedAs(key, typeAt(now, r)), key);
     });
     timers = timers.filter((timer) => accept(timerCapture(timer), null));
   }
@@ -407,9 +407,9 @@ function findLeaks(opts: Resolved, state: Begun, final: boolean): Found | typeof
     // Modules too now, for the fresh handles only: one more walk, no object per handle.
     const full = binding.snapshot(true);
     const records = full.records;
-    const wanted = new Set(fresh.map((r) => now[r] * 2 ** 32 + now[r + 1]));
-    for (let r = 0; r < records.length; r += 7) {
-      const key = records[r] * 2 ** 32 + records[r + 1];
+    const wanted = new Set(fresh.map((r) => keyAt(now, r)));
+    for (let r = 0; r < records.length; r += RECORD.fields) {
+      const key = keyAt(records, r);
       if (!wanted.has(key)) continue; // older, or born between the two walks
       const info = handleInfo(records, r, full.modules);
       const matching = opts.tracking ? capturedAs(key, info.type) : undefined;
@@ -455,10 +455,10 @@ function quickWaiting(
   counted: Record<string, number> | null,
 ): boolean {
   for (const r of fresh) {
-    const type = binding.typeNames[records[r + 2]] ?? 'unknown';
+    const type = typeAt(records, r);
     if (opts.ignoreTypes.has(type) || type === 'timer' || type === 'poll') continue;
-    const key = records[r] * 2 ** 32 + records[r + 1];
-    const fd = records[r + 4];
+    const key = keyAt(records, r);
+    const fd = records[r + RECORD.fd]!;
     if (stdioHandles.get(key) === type) continue;
     if (fd >= 0 && fd <= 2 && (type === 'tty' || type === 'pipe' || type === 'tcp')) continue;
     const capture = opts.tracking ? capturedAs(key, type) : undefined;
@@ -497,19 +497,19 @@ function newHandleOffsets(state: Begun, now: Float64Array, tracking: boolean): n
   const out: number[] = [];
   let b = 0;
   let r = 0;
-  for (; r < now.length; r += 7) {
+  for (; r < now.length; r += RECORD.fields) {
     let k = b;
-    while (k < before.length && !(before[k + 1] === now[r + 1] && before[k] === now[r] && before[k + 2] === now[r + 2])) {
-      k += 7;
+    while (k < before.length && !(keyAt(before, k) === keyAt(now, r) && before[k + RECORD.type] === now[r + RECORD.type])) {
+      k += RECORD.fields;
     }
     if (k >= before.length) break;
     if (tracking) {
-      const capture = handleCapture(now[r] * 2 ** 32 + now[r + 1]);
+      const capture = handleCapture(keyAt(now, r));
       if (capture !== undefined && capture.epoch >= state.epoch) break;
     }
-    b = k + 7;
+    b = k + RECORD.fields;
   }
-  for (; r < now.length; r += 7) out.push(r);
+  for (; r < now.length; r += RECORD.fields) out.push(r);
   return out;
 }
 
@@ -636,8 +636,7 @@ function isLibrarySingleton(timer: object, capture: Capture): boolean {
  *   own (JS timers share one timer made at startup).
  */
 function isNodesOwn(h: LeakedHandle): boolean {
-  const key = parseInt(h.id.slice(2, 10), 16) * 2 ** 32 + parseInt(h.id.slice(10), 16);
-  if (stdioHandles.get(key) === h.type) return true;
+  if (stdioHandles.get(keyOfId(h.id)) === h.type) return true;
   if (h.fd !== null && h.fd <= 2 && (h.type === 'tty' || h.type === 'pipe' || h.type === 'tcp')) return true;
   return (h.type === 'timer' || h.type === 'poll') && h.module === NODE_BINARY;
 }
@@ -661,11 +660,10 @@ function watchStdio(): void {
         const before = binding.snapshot(false).records;
         const stream = original.call(this);
         const after = binding.snapshot(false).records;
-        const seen = new Set<number>();
-        for (let r = 0; r < before.length; r += 7) seen.add(before[r] * 2 ** 32 + before[r + 1]);
-        for (let r = 0; r < after.length; r += 7) {
-          const key = after[r] * 2 ** 32 + after[r + 1];
-          if (!seen.has(key)) stdioHandles.set(key, binding.typeNames[after[r + 2]] ?? 'unknown');
+        const seen = keysOf(before);
+        for (let r = 0; r < after.length; r += RECORD.fields) {
+          const key = keyAt(after, r);
+          if (!seen.has(key)) stdioHandles.set(key, typeAt(after, r));
         }
         return stream;
       },

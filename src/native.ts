@@ -55,6 +55,20 @@ export interface Binding {
   /** The path of the live fs_event, fs_poll or pipe handle at that address, if libuv keeps one. */
   handlePath(addrHi: number, addrLo: number): string | undefined;
   readonly scratch: Float64Array;
+  /** Where each field of a snapshot record sits (native/walk.h; read through src/records.ts). */
+  readonly recordLayout: Readonly<{
+    fields: number;
+    addrHi: number;
+    addrLo: number;
+    type: number;
+    bits: number;
+    fd: number;
+    owner: number;
+    module: number;
+    bitActive: number;
+    bitRef: number;
+    bitClosing: number;
+  }>;
   /** libuv's error codes by name (`EAGAIN`, `EBUSY`...), as this libuv defines them. */
   readonly uvErrors: Readonly<Record<string, number>>;
   readonly typeNames: string[];

@@ -15,6 +15,7 @@ import path = require('node:path');
 import { sharedByStack } from './code-owners';
 import { binding } from './native';
 import { setBirthObserver, type Birth } from './owners';
+import { halves, keyOf, keysOf } from './records';
 import { currentScope, poolAtBirth, watchPools, type Scope } from './scopes';
 
 /** What is known about one handle's or JS timer's birth. */
@@ -374,7 +375,7 @@ export function takeMatches(): void {
     const entry = pendingBySeq.get(matches[i]);
     if (entry === undefined) continue;
     pendingBySeq.delete(matches[i]);
-    byAddress.set(matches[i + 1] * 2 ** 32 + matches[i + 2], entry.capture);
+    byAddress.set(keyOf(matches[i + 1]!, matches[i + 2]!), entry.capture);
   }
 }
 
@@ -388,9 +389,7 @@ function prune(): void {
   for (const [seq, entry] of pendingBySeq) if (entry.round < round) pendingBySeq.delete(seq);
   for (const [asyncId, entry] of lookups) if (entry.round < round) lookups.delete(asyncId);
   round++;
-  const live = new Set<number>();
-  const { records } = binding.snapshot(false);
-  for (let r = 0; r < records.length; r += 7) live.add(records[r] * 2 ** 32 + records[r + 1]);
+  const live = keysOf(binding.snapshot(false).records);
   for (const key of byAddress.keys()) if (!live.has(key)) byAddress.delete(key);
   const kept = new Set<Capture>(byAddress.values());
   for (const entry of pendingBySeq.values()) kept.add(entry.capture);
@@ -482,7 +481,7 @@ function commandOf(wrap: object): string | null {
  */
 export function describeResource(capture: Capture | undefined, key?: number, type?: string): string | null {
   if (key !== undefined && (type === 'fs_event' || type === 'fs_poll' || type === 'pipe')) {
-    const where = binding.handlePath(Math.floor(key / 2 ** 32), key % 2 ** 32);
+    const where = binding.handlePath(...halves(key));
     const pipe = capture?.asyncType === 'PIPESERVERWRAP' ? 'pipe server' : 'pipe';
     const kind = type === 'fs_event' ? 'fs.watch watcher' : type === 'fs_poll' ? 'fs.watchFile watcher' : pipe;
     if (where !== undefined) return `${kind} ${where}`;

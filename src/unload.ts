@@ -29,6 +29,7 @@ import { isDrained, updateJsState, watchOwner } from './drain';
 import { ModuleDeinitError, UnloadTimeoutError, messageOf } from './errors';
 import type { DeinitAnswer, LoadedModule } from './modules';
 import { binding } from './native';
+import { keyOfId } from './records';
 import { handleCapture, stackOf, takeMatches } from './stacks';
 import type { LeftHandle, UnloadReport } from './coordinator';
 import { now } from './clock';
@@ -266,7 +267,7 @@ export function whatIsLeft(name: string, module: LoadedModule, stacks: boolean):
   const handles: LeftHandle[] = snapshot()
     .filter((h) => h.owner === name)
     .map(({ owner: _owner, ...rest }) =>
-      stacks ? { ...rest, stack: stackOf(handleCapture(Number.parseInt(rest.id.slice(2), 16))) } : rest,
+      stacks ? { ...rest, stack: stackOf(handleCapture(keyOfId(rest.id))) } : rest,
     );
   return { counts: countsFor(name), handles, callbacksInside: module.callbacksInside() };
 }

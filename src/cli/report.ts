@@ -4,6 +4,7 @@ import path = require('node:path');
 import { snapshot, stats, type HandleInfo, type LoopStats } from '../accounting';
 import type { TimerObject } from '../leaks';
 import { binding } from '../native';
+import { idOf, keyOfId, keysOf } from '../records';
 import { handleCapture, stackOf, takeMatches, timerCapture, uvTypeOf } from '../stacks';
 
 /** One handle of the loop. */
@@ -59,7 +60,7 @@ export interface ReportSource {
 export function buildReport(source: ReportSource, reason: ProcessReport['reason']): ProcessReport {
   if (source.tracking) takeMatches();
   const handles: HandleRow[] = snapshot().map((h) => {
-    const capture = source.tracking ? handleCapture(keyOf(h.id)) : undefined;
+    const capture = source.tracking ? handleCapture(keyOfId(h.id)) : undefined;
     const stack = capture !== undefined && uvTypeOf(capture.asyncType) === h.type ? stackOf(capture) : null;
     const origin = source.own.has(h.id) ? 'uv-drain' : source.startup.has(h.id) ? 'startup' : null;
     return { ...h, stack, origin, holds: (h.active && h.ref) || h.closing };
@@ -112,15 +113,5 @@ export function buildReport(source: ReportSource, reason: ProcessReport['reason'
 /** Ids of every handle on the loop now. */
 export function handleIds(): Set<string> {
   const { records } = binding.snapshot(false);
-  const ids = new Set<string>();
-  for (let r = 0; r < records.length; r += 7) ids.add('0x' + hex8(records[r]) + hex8(records[r + 1]));
-  return ids;
-}
-
-function keyOf(id: string): number {
-  return parseInt(id.slice(2, 10), 16) * 2 ** 32 + parseInt(id.slice(10), 16);
-}
-
-function hex8(n: number): string {
-  return n.toString(16).padStart(8, '0');
+  return new Set([...keysOf(records)].map(idOf));
 }
