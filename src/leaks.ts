@@ -21,6 +21,8 @@ import {
   type Capture,
 } from './stacks';
 import { keyAt, keyOfId, keysOf, RECORD, typeAt } from './records';
+import { hasRef, isDone, PendingTimers, timerFacts } from './timers';
+import { handlesAndTimers, handleState, timerTiming } from './text';
 import { runInScope, type Scope } from './scopes';
 import { checkBoolean, checkFunction, checkObject, describe } from './validate';
 import { nextTick, now, setImmediate, setTimeout } from './clock';
@@ -282,7 +284,7 @@ interface Begun {
    * keep them from being collected). A pending timer is held by Node's timer
    * lists, so it stays.
    */
-  timers: Set<WeakRef<object>>;
+  timers: PendingTimers<true>;
   /** Referenced timers and immediates alive at begin (tracking off). */
   timerCounts: Record<string, number>;
   release(): void;
@@ -290,20 +292,13 @@ interface Begun {
 
 function beginCheck(opts: Resolved, accept: Accept | null): Begun {
   watchStdio();
-  const timers = new Set<WeakRef<object>>();
+  // Timer-heavy code inside a long check: the set forgets the timers that are done.
+  const timers = new PendingTimers<true>({ weak: true, pruneAt: PRUNE_TIMERS_AT });
   let releaseStacks: (() => void) | null = null;
   let stopTimers: (() => void) | null = null;
   if (opts.tracking) {
     releaseStacks = retainStacks();
-    let pruneAt = PRUNE_TIMERS_AT;
-    stopTimers = onTimerBirth((timer) => {
-      timers.add(new WeakRef(timer));
-      // Timer-heavy code inside a long check: forget the timers that are done.
-      if (timers.size >= pruneAt) {
-        pendingTimers(timers);
-        pruneAt = Math.max(PRUNE_TIMERS_AT, timers.size * 2);
-      }
-    });
+    stopTimers = onTimerBirth((timer) => timers.set(timer, true));
     // Births announced before begin() but matched only now are not this check's.
     takeMatches();
   }
@@ -386,7 +381,7 @@ function findLeaks(opts: Resolved, state: Begun, final: boolean): Found | typeof
   if (opts.tracking) takeMatches();
   const now = binding.snapshot(false).records;
   let fresh = newHandleOffsets(state, now, opts.tracking);
-  let timers = opts.tracking ? pendingTimers(state.timers) : [];
+  let timers = opts.tracking ? state.timers.entries().map(([timer]) => timer) : [];
   const accept = state.accept;
   if (accept !== null) {
     fresh = fresh.filter((r) => {
@@ -513,45 +508,16 @@ function newHandleOffsets(state: Begun, now: Float64Array, tracking: boolean): n
   return out;
 }
 
-/** The fields of Node's Timeout and Immediate objects uv-drain reads. */
-export interface TimerObject {
-  _destroyed?: boolean;
-  _idleTimeout?: number;
-  _repeat?: number | null;
-  _onTimeout?: unknown;
-  _onImmediate?: unknown;
-  hasRef?: () => boolean;
-}
-
-function pendingTimers(timers: Set<WeakRef<object>>): object[] {
-  const out: object[] = [];
-  for (const ref of timers) {
-    const timer = ref.deref();
-    if (timer === undefined || (timer as TimerObject)._destroyed === true) timers.delete(ref);
-    else out.push(timer);
-  }
-  return out;
-}
-
 function describeTimer(timer: object, withStack: boolean): LeakedTimer {
-  const t = timer as TimerObject;
   const capture = timerCapture(timer);
-  const immediate = capture?.asyncType === 'Immediate' || t._onImmediate !== undefined;
-  const callback = immediate ? t._onImmediate : t._onTimeout;
-  const name = typeof callback === 'function' && callback.name !== '' ? callback.name : null;
   return {
     kind: 'timer',
-    id: `${immediate ? 'immediate' : 'timeout'}:${capture?.asyncId ?? '?'}`,
-    type: immediate ? 'Immediate' : 'Timeout',
+    ...timerFacts(timer, capture),
     active: true,
-    ref: typeof t.hasRef === 'function' ? t.hasRef() : true,
     closing: false,
     fd: null,
     owner: capture?.owner ?? null,
     module: null,
-    repeatMs: !immediate && typeof t._repeat === 'number' ? t._repeat : null,
-    delayMs: !immediate && typeof t._idleTimeout === 'number' ? t._idleTimeout : null,
-    callback: name,
     stack: withStack ? stackOf(capture) : null,
   };
 }
@@ -617,11 +583,11 @@ function isIgnored(opts: Resolved, leak: Leak, capture: Capture | undefined): bo
 // A second one alive from the same site is not a singleton: it is reported.
 const singletonBySite = new Map<string, WeakRef<object>>();
 function isLibrarySingleton(timer: object, capture: Capture): boolean {
-  if ((timer as TimerObject).hasRef?.() !== false) return false;
+  if (hasRef(timer)) return false;
   const site = librarySite(capture);
   if (site === null) return false;
   const known = singletonBySite.get(site)?.deref();
-  if (known !== undefined && known !== timer && (known as TimerObject)._destroyed !== true) return false;
+  if (known !== undefined && known !== timer && !isDone(known)) return false;
   singletonBySite.set(site, new WeakRef(timer));
   return true;
 }
@@ -737,22 +703,21 @@ const MAX_ENTRIES = 20;
 
 function summary(report: LeakReport): string {
   if (report.ok) return 'uv-drain: nothing leaked';
+  return `uv-drain: ${leakCount(report)} born since the check began still alive after ${Math.round(report.waitedMs)} ms:`;
+}
+
+/** "2 handles and 1 JS timer": what a report lists. */
+export function leakCount(report: LeakReport): string {
   const handles = report.leaks.filter((l) => l.kind === 'handle').length;
-  const timers = report.leaks.length - handles;
-  const parts: string[] = [];
-  if (handles > 0) parts.push(`${handles} handle${handles === 1 ? '' : 's'}`);
-  if (timers > 0) parts.push(`${timers} JS timer${timers === 1 ? '' : 's'}`);
-  return `uv-drain: ${parts.join(' and ')} born since the check began still alive after ${Math.round(report.waitedMs)} ms:`;
+  return handlesAndTimers(handles, report.leaks.length - handles);
 }
 
 /** State, owner and module of a leak on one line. */
 export function describeLeak(leak: Leak): string {
-  const state = [leak.active ? 'active' : 'inactive', leak.ref ? 'ref' : 'unref'];
-  if (leak.closing) state.push('closing');
-  const parts = [state.join(' ')];
+  const parts = [handleState(leak)];
   if (leak.kind === 'timer') {
-    if (leak.repeatMs !== null) parts.push(`every ${leak.repeatMs} ms`);
-    else if (leak.delayMs !== null) parts.push(`after ${leak.delayMs} ms`);
+    const timing = timerTiming(leak);
+    if (timing !== null) parts.push(timing);
     if (leak.callback !== null) parts.push(`callback ${leak.callback}()`);
   }
   if (leak.fd !== null) parts.push(`fd ${leak.fd}`);

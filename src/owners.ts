@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 
 import { addCodeRoots, hasCodeRoots, NODE, ownerByCode } from './code-owners';
 import { binding, OWNER_INDEX_MASK } from './native';
+import { PendingTimers } from './timers';
 import { checkBoolean, checkFunction, checkOwner } from './validate';
 
 /** async_hooks resource type -> uv handle type; deferred: the handle is made by a later call (spawn, start). */
@@ -66,16 +67,7 @@ interface OwnerRecord {
   name: string;
   requests: number;
   /** Pending JS timers and immediates, with their current async ids. */
-  timers: Map<TimerLike, number>;
-  timersPruneAt: number;
-}
-
-// Node sets `_destroyed` on a Timeout once it has fired (not repeating) or
-// was cleared, and on an Immediate once it has run or was cleared; a
-// refreshed Timeout gets `_destroyed = false` and a new init.
-interface TimerLike {
-  _destroyed?: boolean;
-  hasRef?: () => boolean;
+  timers: PendingTimers<number>;
 }
 
 interface InFlight {
@@ -103,7 +95,10 @@ export function ownerRecord(owner: string): OwnerRecord {
   let record = byName.get(owner);
   if (record === undefined) {
     const id = binding.ownerId(owner);
-    record = { id, name: owner, requests: 0, timers: new Map(), timersPruneAt: 64 };
+    // Fired and cleared timers are dropped when counted; an owner nobody
+    // counts would keep them all, so the set also prunes itself as it grows.
+    const timers = new PendingTimers<number>({ pruneAt: 64, onDrop: (asyncId) => timerIds.delete(asyncId) });
+    record = { id, name: owner, requests: 0, timers };
     byName.set(owner, record);
     byIndex.set(id & OWNER_INDEX_MASK, record);
   }
@@ -125,21 +120,12 @@ export function ownerNameOf(index: number): string | null {
 
 /** Pending JS timers and immediates of `record`; drops the ones that have run or were cleared. */
 export function pendingTimers(record: OwnerRecord): number {
-  for (const [timer, asyncId] of record.timers) {
-    if (timer._destroyed === true) {
-      record.timers.delete(timer);
-      timerIds.delete(asyncId);
-    }
-  }
   return record.timers.size;
 }
 
 /** Whether `record` has a pending referenced JS timer (it holds the loop by itself). */
 export function hasRefTimer(record: OwnerRecord): boolean {
-  for (const timer of record.timers.keys()) {
-    if (timer._destroyed !== true && timer.hasRef?.() !== false) return true;
-  }
-  return false;
+  return record.timers.someRef();
 }
 
 export function jsRequests(record: OwnerRecord): number {
@@ -266,16 +252,10 @@ function countBirth(
     }
   } else if (type === 'Timeout' || type === 'Immediate') {
     // A refreshed Timeout is announced again with a new async id.
-    const previous = owner.timers.get(resource as TimerLike);
+    const previous = owner.timers.get(resource as object);
     if (previous !== undefined) timerIds.delete(previous);
-    owner.timers.set(resource as TimerLike, asyncId);
     timerIds.set(asyncId, owner);
-    // Fired and cleared timers are dropped when counted; an owner nobody
-    // counts would keep them all: prune whenever the map has doubled.
-    if (owner.timers.size >= owner.timersPruneAt) {
-      pendingTimers(owner);
-      owner.timersPruneAt = Math.max(64, owner.timers.size * 2);
-    }
+    owner.timers.set(resource as object, asyncId);
   } else if (ONE_SHOT_REQUESTS.has(type)) {
     beginRequest(asyncId, owner);
   } else if (type.endsWith('REQUEST')) {

@@ -3,6 +3,7 @@
 import path = require('node:path');
 
 import { colours, type Colours } from '../colours';
+import { handleState, plural, timerTiming } from '../text';
 import type { HandleRow, ProcessReport, TimerRow } from './report';
 
 export interface TextOptions {
@@ -43,7 +44,7 @@ export function formatReport(report: ProcessReport, options: TextOptions): strin
   if (report.requests > 0) {
     lines.push('');
     lines.push(
-      `${report.requests} request${report.requests === 1 ? '' : 's'} in flight (fs, DNS, writes...: libuv counts them but cannot list them)`,
+      `${plural(report.requests, 'request')} in flight (fs, DNS, writes...: libuv counts them but cannot list them)`,
     );
   }
   if (!report.tracking) {
@@ -56,7 +57,7 @@ export function formatReport(report: ProcessReport, options: TextOptions): strin
 function summary(report: ProcessReport): string {
   const n = report.handles.length;
   const t = report.timers.length;
-  const counts = `${n} handle${n === 1 ? '' : 's'}, ${t} JS timer${t === 1 ? '' : 's'}`;
+  const counts = `${plural(n, 'handle')}, ${plural(t, 'JS timer')}`;
   if (report.kind === 'snapshot') return `${counts}; the loop is ${report.loop.alive ? 'alive' : 'not alive'}`;
   if (n === 0 && t === 0 && report.requests === 0) return 'nothing holds the loop: the program can exit';
   return `${counts} hold the loop`;
@@ -80,17 +81,9 @@ function groups(report: ProcessReport): Group[] {
   return [...byKey.values()];
 }
 
-function handleState(h: HandleRow): string {
-  const s = [h.active ? 'active' : 'inactive', h.ref ? 'ref' : 'unref'];
-  if (h.closing) s.push('closing');
-  return s.join(' ');
-}
-
 function timerState(t: TimerRow): string {
-  const s = [t.ref ? 'ref' : 'unref'];
-  if (t.repeatMs !== null) s.push(`every ${t.repeatMs} ms`);
-  else if (t.delayMs !== null) s.push(`after ${t.delayMs} ms`);
-  return s.join(' ');
+  const timing = timerTiming(t);
+  return timing === null ? (t.ref ? 'ref' : 'unref') : `${t.ref ? 'ref' : 'unref'} ${timing}`;
 }
 
 function note(h: HandleRow): string {

@@ -11,6 +11,7 @@ import fs = require('node:fs');
 import { isMainThread } from 'node:worker_threads';
 
 import { retainStacks, onTimerBirth, unobserved } from '../stacks';
+import { PendingTimers } from '../timers';
 import { formatReport } from './format';
 import { ENV_CONFIG, type PreloadConfig } from './preload-config';
 import { buildReport, handleIds, type ProcessReport } from './report';
@@ -34,17 +35,9 @@ if (isMainThread && raw !== undefined) {
 function start(config: PreloadConfig): void {
   const startup = handleIds();
   if (config.tracking) retainStacks();
-  const timers = new Set<object>();
-  let pruneAt = 1024;
-  if (config.tracking) {
-    onTimerBirth((timer) => {
-      timers.add(timer);
-      if (timers.size >= pruneAt) {
-        for (const t of timers) if ((t as { _destroyed?: boolean })._destroyed === true) timers.delete(t);
-        pruneAt = Math.max(1024, timers.size * 2);
-      }
-    });
-  }
+  // Held strongly: the program's report lists them until they are done.
+  const timers = new PendingTimers<true>({ pruneAt: 1024 });
+  if (config.tracking) onTimerBirth((timer) => timers.set(timer, true));
   const own = new Set<string>();
   const source = { kind: config.kind, tracking: config.tracking, startup, own, timers };
 

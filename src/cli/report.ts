@@ -2,9 +2,9 @@
 import path = require('node:path');
 
 import { snapshot, stats, type HandleInfo, type LoopStats } from '../accounting';
-import type { TimerObject } from '../leaks';
 import { binding } from '../native';
 import { idOf, keyOfId, keysOf } from '../records';
+import { timerFacts, type PendingTimers } from '../timers';
 import { handleCapture, stackOf, takeMatches, timerCapture, uvTypeOf } from '../stacks';
 
 /** One handle of the loop. */
@@ -54,7 +54,8 @@ export interface ReportSource {
   tracking: boolean;
   startup: Set<string>;
   own: Set<string>;
-  timers: Iterable<object>;
+  /** JS timers born since the preload ran (tracking on). */
+  timers: PendingTimers<true>;
 }
 
 export function buildReport(source: ReportSource, reason: ProcessReport['reason']): ProcessReport {
@@ -66,22 +67,9 @@ export function buildReport(source: ReportSource, reason: ProcessReport['reason'
     return { ...h, stack, origin, holds: (h.active && h.ref) || h.closing };
   });
   const timers: TimerRow[] = [];
-  for (const timer of source.timers) {
-    const t = timer as TimerObject;
-    if (t._destroyed === true) continue;
+  for (const [timer] of source.timers.entries()) {
     const capture = timerCapture(timer);
-    const immediate = capture?.asyncType === 'Immediate';
-    const callback = immediate ? t._onImmediate : t._onTimeout;
-    timers.push({
-      type: immediate ? 'Immediate' : 'Timeout',
-      id: `${immediate ? 'immediate' : 'timeout'}:${capture?.asyncId ?? '?'}`,
-      ref: typeof t.hasRef === 'function' ? t.hasRef() : true,
-      repeatMs: !immediate && typeof t._repeat === 'number' ? t._repeat : null,
-      delayMs: !immediate && typeof t._idleTimeout === 'number' ? t._idleTimeout : null,
-      callback: typeof callback === 'function' && callback.name !== '' ? callback.name : null,
-      owner: capture?.owner ?? null,
-      stack: stackOf(capture),
-    });
+    timers.push({ ...timerFacts(timer, capture), owner: capture?.owner ?? null, stack: stackOf(capture) });
   }
   const loop = stats();
   const why = source.kind === 'why';

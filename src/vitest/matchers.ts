@@ -1,9 +1,9 @@
 // expect(owner).toHaveDrained() and expect(fn).toLeakHandles().
 import { countsFor, snapshot } from '../accounting';
 import { whenDrained } from '../drain';
-import { formatLeakReport, leakCheck, type LeakCheckOptions, type LeakReport } from '../leaks';
+import { formatLeakReport, leakCheck, leakCount, type LeakCheckOptions, type LeakReport } from '../leaks';
 import { checkOptions, type VitestLeakCheckOptions } from './options';
-import { describeCount, relativeStacks } from './report';
+import { relativeStacks } from './report';
 
 export interface DrainMatcherOptions {
   /** How long toHaveDrained() waits for the owner to drain, in ms (default 1000). */
@@ -65,7 +65,7 @@ export function matchers(settings: () => VitestLeakCheckOptions): Record<string,
         pass: !report.ok,
         message: () =>
           this.isNot
-            ? relativeStacks(formatLeakReport(report, { title: `expected the function not to leak, but it left ${describeCount(report)} alive:` }))
+            ? relativeStacks(formatLeakReport(report, { title: `expected the function not to leak, but it left ${leakCount(report)} alive:` }))
             : 'expected the function to leave a handle or JS timer alive, but it left nothing',
       };
     },

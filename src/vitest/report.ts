@@ -3,7 +3,7 @@
 import path = require('node:path');
 
 import { LeakError } from '../errors';
-import { formatLeakReport, type Leak, type LeakReport } from '../leaks';
+import { formatLeakReport, leakCount, type Leak, type LeakReport } from '../leaks';
 
 export interface Failure {
   text: string;
@@ -17,7 +17,7 @@ export interface Failure {
 export function failureOf(report: LeakReport, subject: string, when: string, strict: 'all' | 'ref' | undefined): Failure | null {
   if (report.ok) return null;
   const waited = `(waited ${Math.round(report.waitedMs)} ms)`;
-  const title = `uv-drain: ${subject} ${describeCount(report)} alive ${when === '' ? '' : when + ' '}${waited}:`;
+  const title = `uv-drain: ${subject} ${leakCount(report)} alive ${when === '' ? '' : when + ' '}${waited}:`;
   const text = relativeStacks(formatLeakReport(report, { title }));
   if (strict === 'ref' && !report.leaks.some(holdsProcess)) {
     console.warn(text.replace(/^uv-drain:/, 'uv-drain (warning, strict: ref):'));
@@ -54,15 +54,6 @@ export function leakError(failures: Failure[]): LeakError {
   return error;
 }
 
-/** "2 handles and 1 JS timer". */
-export function describeCount(report: LeakReport): string {
-  const handles = report.leaks.filter((l) => l.kind === 'handle').length;
-  const timers = report.leaks.length - handles;
-  const parts: string[] = [];
-  if (handles > 0) parts.push(`${handles} handle${handles === 1 ? '' : 's'}`);
-  if (timers > 0) parts.push(`${timers} JS timer${timers === 1 ? '' : 's'}`);
-  return parts.join(' and ');
-}
 
 /** A path relative to the working directory when it lies inside it. */
 export function relative(file: string): string {
