@@ -4,7 +4,7 @@ import path = require('node:path');
 import { snapshot, stats, type HandleInfo, type LoopStats } from '../accounting';
 import { binding } from '../native';
 import { idOf, keyOfId, keysOf } from '../records';
-import { timerFacts, type PendingTimers } from '../timers';
+import { timerFacts, type PendingTimers, type TimerFacts } from '../timers';
 import { handleCapture, stackOf, takeMatches, timerCapture, uvTypeOf } from '../stacks';
 
 /** One handle of the loop. */
@@ -18,14 +18,7 @@ export interface HandleRow extends HandleInfo {
 }
 
 /** One pending JS timer or immediate (all share Node's one uv timer / check handle). */
-export interface TimerRow {
-  type: 'Timeout' | 'Immediate';
-  /** 'timeout:<asyncId>'. */
-  id: string;
-  ref: boolean;
-  repeatMs: number | null;
-  delayMs: number | null;
-  callback: string | null;
+export interface TimerRow extends TimerFacts {
   owner: string | null;
   stack: string | null;
 }
