@@ -4,6 +4,7 @@ import { handleInfo, NODE_BINARY, type HandleInfo } from './accounting';
 import { colours } from './colours';
 import { UvDrainError } from './errors';
 import { binding } from './native';
+import { withoutOwner } from './owners';
 import {
   describeResource,
   handleCapture,
@@ -17,9 +18,9 @@ import {
   takeMatches,
   timerCapture,
   uvTypeOf,
-  unobserved,
   type Capture,
 } from './stacks';
+import { guardStdio, isStdioHandle } from './stdio';
 import { keyAt, keyOfId, keysOf, RECORD, typeAt } from './records';
 import { hasRef, isDone, PendingTimers, timerFacts } from './timers';
 import { handlesAndTimers, handleState, timerTiming } from './text';
@@ -291,7 +292,7 @@ interface Begun {
 }
 
 function beginCheck(opts: Resolved, accept: Accept | null): Begun {
-  watchStdio();
+  guardStdio(withoutOwner);
   // Timer-heavy code inside a long check: the set forgets the timers that are done.
   const timers = new PendingTimers<true>({ weak: true, pruneAt: PRUNE_TIMERS_AT });
   let releaseStacks: (() => void) | null = null;
@@ -335,10 +336,10 @@ async function endCheck(opts: Resolved, state: Begun): Promise<LeakReport> {
       return finish(opts, findLeaks(opts, state, true), started, iterations);
     }
     if (iterations < FEW_ITERATIONS) {
-      await unobserved(() => new Promise<void>((resolve) => setImmediate(resolve)));
+      await withoutOwner(() => new Promise<void>((resolve) => setImmediate(resolve)));
     } else {
       const wait = Math.max(1, Math.min(sleepMs, deadline - now()));
-      await unobserved(() => new Promise<void>((resolve) => setTimeout(resolve, wait)));
+      await withoutOwner(() => new Promise<void>((resolve) => setTimeout(resolve, wait)));
       sleepMs = Math.min(sleepMs * 2, MAX_SLEEP_MS);
     }
     iterations++;
@@ -454,7 +455,7 @@ function quickWaiting(
     if (opts.ignoreTypes.has(type) || type === 'timer' || type === 'poll') continue;
     const key = keyAt(records, r);
     const fd = records[r + RECORD.fd]!;
-    if (stdioHandles.get(key) === type) continue;
+    if (isStdioHandle(key, type)) continue;
     if (fd >= 0 && fd <= 2 && (type === 'tty' || type === 'pipe' || type === 'tcp')) continue;
     const capture = opts.tracking ? capturedAs(key, type) : undefined;
     if (capture !== undefined && isSharedMade(capture)) continue;
@@ -602,40 +603,11 @@ function isLibrarySingleton(timer: object, capture: Capture): boolean {
  *   own (JS timers share one timer made at startup).
  */
 function isNodesOwn(h: LeakedHandle): boolean {
-  if (stdioHandles.get(keyOfId(h.id)) === h.type) return true;
+  if (isStdioHandle(keyOfId(h.id), h.type)) return true;
   if (h.fd !== null && h.fd <= 2 && (h.type === 'tty' || h.type === 'pipe' || h.type === 'tcp')) return true;
   return (h.type === 'timer' || h.type === 'poll') && h.module === NODE_BINARY;
 }
 
-// process.stdin/stdout/stderr: the handles born while Node makes them.
-const stdioHandles = new Map<number, string>();
-let stdioWatched = false;
-function watchStdio(): void {
-  if (stdioWatched) return;
-  stdioWatched = true;
-  for (const name of ['stdin', 'stdout', 'stderr'] as const) {
-    const descriptor = Object.getOwnPropertyDescriptor(process, name);
-    if (descriptor?.get === undefined || descriptor.configurable !== true) continue;
-    const original = descriptor.get;
-    let first = true;
-    Object.defineProperty(process, name, {
-      ...descriptor,
-      get() {
-        if (!first) return original.call(this);
-        first = false;
-        const before = binding.snapshot(false).records;
-        const stream = original.call(this);
-        const after = binding.snapshot(false).records;
-        const seen = keysOf(before);
-        for (let r = 0; r < after.length; r += RECORD.fields) {
-          const key = keyAt(after, r);
-          if (!seen.has(key)) stdioHandles.set(key, typeAt(after, r));
-        }
-        return stream;
-      },
-    });
-  }
-}
 
 
 

@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 
 import { addCodeRoots, hasCodeRoots, NODE, ownerByCode } from './code-owners';
 import { binding, OWNER_INDEX_MASK } from './native';
+import { guardStdio } from './stdio';
 import { PendingTimers } from './timers';
 import { checkBoolean, checkFunction, checkOwner } from './validate';
 
@@ -293,7 +294,7 @@ let birthObserver: ((birth: Birth) => void) | null = null;
 export function setBirthObserver(observer: ((birth: Birth) => void) | null): void {
   birthObserver = observer;
   binding.setRecordMatches(observer !== null);
-  if (observer !== null) guardStdio();
+  if (observer !== null) guardStdio(withoutOwner);
   updateHook();
 }
 
@@ -463,32 +464,6 @@ function shareGlobalAgents(): void {
   }
 }
 
-// Node makes process.stdout/stderr/stdin (and, for a TTY, a SIGWINCH
-// handle) lazily on first access. Those are Node's, not the owner's that
-// happened to touch them first: create them with attribution suppressed.
-let stdioGuarded = false;
-function guardStdio(): void {
-  if (stdioGuarded) return;
-  stdioGuarded = true;
-  for (const name of ['stdin', 'stdout', 'stderr'] as const) {
-    const descriptor = Object.getOwnPropertyDescriptor(process, name);
-    if (descriptor?.get === undefined || descriptor.configurable !== true) continue;
-    const original = descriptor.get;
-    Object.defineProperty(process, name, {
-      ...descriptor,
-      get() {
-        suppressed++;
-        try {
-          return original.call(this);
-        } finally {
-          suppressed--;
-          Object.defineProperty(process, name, descriptor);
-        }
-      },
-    });
-  }
-}
-
 /**
  * Runs `fn` with `owner` current: every handle, JS timer and request born
  * while it runs synchronously is the owner's; with `trackOwners(true)`, so is
@@ -498,7 +473,7 @@ export function withOwner<T>(owner: string, fn: () => T): T {
   checkOwner(owner);
   checkFunction(fn, 'fn');
   const record = ownerRecord(owner);
-  guardStdio();
+  guardStdio(withoutOwner);
   syncOwners.push(record);
   updateHook();
   const firstBirth = binding.nextBirth();
@@ -557,7 +532,7 @@ function continueLookups(): void {
  */
 export function asModule<T>(owner: string, fn: () => T): T {
   const record = ownerRecord(owner);
-  guardStdio();
+  guardStdio(withoutOwner);
   return storage.run(record, fn);
 }
 
@@ -568,7 +543,7 @@ export function asModule<T>(owner: string, fn: () => T): T {
 export function trackOwners(enabled: boolean): void {
   checkBoolean(enabled, 'enabled');
   tracking = enabled;
-  if (enabled) guardStdio();
+  if (enabled) guardStdio(withoutOwner);
   updateHook();
 }
 
@@ -576,7 +551,12 @@ export function isTracking(): boolean {
   return tracking;
 }
 
-/** Runs `fn` with no owner current: for uv-drain's own timers (deadlines), never an owner's. */
+/**
+ * Runs `fn` as uv-drain's own: what it makes synchronously has no owner and
+ * is not observed (no creation stack, no leak check sees it). For uv-drain's
+ * timers (deadlines, a leak check's waits, the CLI's) and Node's lazily made
+ * stdio; the one suppression mechanism.
+ */
 export function withoutOwner<T>(fn: () => T): T {
   suppressed++;
   try {

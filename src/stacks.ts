@@ -81,7 +81,6 @@ let round = 0;
 let birthsSincePrune = 0;
 /** The Worker being constructed (until the current microtask checkpoint). */
 let makingWorker: WeakRef<object> | null = null;
-let quiet = 0;
 
 /**
  * Turns creation tracking on (counted: each caller calls the returned
@@ -117,16 +116,6 @@ export function nextEpoch(): number {
   return epoch;
 }
 
-/** Runs `fn` without observing what it creates (uv-drain's own timers). */
-export function unobserved<T>(fn: () => T): T {
-  quiet++;
-  try {
-    return fn();
-  } finally {
-    quiet--;
-  }
-}
-
 /** Calls `listener` for every JS timer or immediate born while stacks are on; returns an unsubscribe function. */
 export function onTimerBirth(listener: (timer: object, capture: Capture) => void): () => void {
   timerListeners.add(listener);
@@ -134,7 +123,6 @@ export function onTimerBirth(listener: (timer: object, capture: Capture) => void
 }
 
 function observe(birth: Birth): void {
-  if (quiet > 0) return;
   const type = birth.type;
   if (type === 'Immediate') {
     // An immediate runs in the next loop iteration: only an endless chain

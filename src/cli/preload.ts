@@ -10,7 +10,8 @@
 import fs = require('node:fs');
 import { isMainThread } from 'node:worker_threads';
 
-import { retainStacks, onTimerBirth, unobserved } from '../stacks';
+import { withoutOwner } from '../owners';
+import { retainStacks, onTimerBirth } from '../stacks';
 import { PendingTimers } from '../timers';
 import { formatReport } from './format';
 import { ENV_CONFIG, type PreloadConfig } from './preload-config';
@@ -52,7 +53,7 @@ function start(config: PreloadConfig): void {
   process.on('SIGUSR2', () => emit('signal'));
   for (const id of handleIds()) if (!before.has(id)) own.add(id);
 
-  unobserved(() => {
+  withoutOwner(() => {
     if (config.afterMs !== undefined) setTimeout(() => emit('after'), config.afterMs).unref();
     if (config.idleMs > 0) watchIdle(config.idleMs, () => emit('idle'));
   });
