@@ -1,3 +1,5 @@
+// The C API native code calls (native/include/uv_drain.h): tag and untag
+// handles, count requests, read an owner's counts.
 #ifndef UV_DRAIN_CAPI_H
 #define UV_DRAIN_CAPI_H
 
