@@ -8,20 +8,17 @@
 // Each test retries a bounded number of rounds until it has actually seen a
 // new handle at the address of an old owned one: without reuse it would pass
 // vacuously, so it fails instead.
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import * as net from 'node:net';
 import { MessageChannel } from 'node:worker_threads';
 import { countsFor, snapshot, trackOwners, withOwner, type HandleInfo } from '../dist/index.js';
-import { expectBackAtBaseline, loopBaseline, until, untilNoHandles } from './helpers';
+import { baselinePerTest, closeServer, uniqueName, until, untilNoHandles } from './helpers';
 
 const MAX_ROUNDS = 20;
 const BATCH = 8;
 
-let ownerSeq = 0;
-function newOwner(what: string): string {
-  return `address-reuse/${what}/${++ownerSeq}`;
-}
+const newOwner = (what: string) => uniqueName(`address-reuse/${what}/`);
 
 function ownedIds(owner: string): string[] {
   return snapshot()
@@ -43,13 +40,10 @@ async function closeChannels(channels: MessageChannel[]): Promise<void> {
   await Promise.all(closed);
 }
 
-beforeEach(() => {
-  trackOwners(false);
-});
+baselinePerTest({ before: () => trackOwners(false) });
 
 describe('address reuse', () => {
   it("never gives the owner a MessagePort created in an owned port's close callback, even at a reused address", async () => {
-    const baseline = loopBaseline();
     const owner = newOwner('message-port');
     const everOwned = new Set<string>();
     const reused: HandleInfo[] = [];
@@ -80,11 +74,9 @@ describe('address reuse', () => {
       await closeChannels(made);
     }
     expect(reused.length).toBeGreaterThan(0);
-    await expectBackAtBaseline(baseline);
   });
 
   it("never gives the owner a tcp socket created in an owned socket's close callback, even at a reused address", async () => {
-    const baseline = loopBaseline();
     const owner = newOwner('tcp');
     const server = net.createServer((s) => s.on('error', () => {}));
     const peers: net.Socket[] = [];
@@ -134,12 +126,10 @@ describe('address reuse', () => {
     const closed = live.map((s) => once(s, 'close'));
     for (const s of live) s.destroy();
     await Promise.all(closed);
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await expectBackAtBaseline(baseline);
+    await closeServer(server);
   });
 
   it("gives a handle born inside withOwner at the reused address of another owner's closed handle to the new owner only", async () => {
-    const baseline = loopBaseline();
     const first = newOwner('first');
     const second = newOwner('second');
     const firstIds = new Set<string>();
@@ -160,6 +150,5 @@ describe('address reuse', () => {
     expect(reused.length).toBeGreaterThan(0);
     await closeChannels(open);
     await untilNoHandles(second);
-    await expectBackAtBaseline(baseline);
   });
 });

@@ -20,14 +20,13 @@ import {
   whenDrained,
   withOwner,
 } from '../dist/index.js';
-import { UV_EINVAL, closeAll, loadFixture, type OffThreadResults } from './fixture.js';
-import { expectBackAtBaseline, loopBaseline, until } from './helpers.js';
+import { UV_EINVAL, fixtureBaselinePerTest, loadFixture, type OffThreadResults } from './fixture.js';
+import { uniqueName, until } from './helpers.js';
 
 const fx = loadFixture();
 const INDEX_MASK = 0xfffff;
 
-let seq = 0;
-const fresh = (what: string) => `bad-input:${what}:${++seq}`;
+const fresh = (what: string) => uniqueName(`bad-input:${what}:`);
 
 // ------------------------------------------------------------ the junk ----
 
@@ -183,17 +182,13 @@ async function expectSomeError(fn: () => unknown): Promise<void> {
   expect(error).toBeInstanceOf(Error);
 }
 
-let baseline: Set<string>;
-beforeEach(() => {
-  trackOwners(false);
-  baseline = loopBaseline();
-});
-afterEach(async () => {
-  trackOwners(false);
-  await closeAll(fx);
-  await expectBackAtBaseline(baseline);
-  // No junk owner appeared with something counted.
-  for (const name of Object.keys(countsByOwner())) expect(name.startsWith('bad-input:')).toBe(false);
+fixtureBaselinePerTest(fx, {
+  before: () => trackOwners(false),
+  tidy: () => trackOwners(false),
+  verify() {
+    // No junk owner appeared with something counted.
+    for (const name of Object.keys(countsByOwner())) expect(name.startsWith('bad-input:')).toBe(false);
+  },
 });
 
 // ----------------------------------------------------------- JS entries ----

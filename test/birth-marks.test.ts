@@ -5,28 +5,19 @@
 // birth resolves. Driven directly through the addon's birth calls with raw
 // fixture handles, so each interleaving is exact; test:asan runs this file
 // over the sanitized build, where a read of freed memory is a failure.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { countsFor, snapshot } from '../dist/index.js';
 import { binding } from '../dist/native.js';
-import { closeAll, closeHandle, loadFixture, type Kind } from './fixture.js';
-import { expectBackAtBaseline, loopBaseline } from './helpers.js';
+import { closeHandle, fixtureBaselinePerTest, loadFixture, type Kind } from './fixture.js';
+import { uniqueName } from './helpers.js';
 
 const fx = loadFixture();
 const typeOf = (kind: Kind) => binding.typeNames.indexOf(kind);
-let names = 0;
-let baseline: Set<string>;
 
-beforeEach(() => {
-  baseline = loopBaseline();
-});
-afterEach(async () => {
-  binding.resolveBirths(true);
-  await closeAll(fx);
-  await expectBackAtBaseline(baseline);
-});
+fixtureBaselinePerTest(fx, { tidy: () => binding.resolveBirths(true) });
 
 function owner(): { name: string; id: number } {
-  const name = `marks-${++names}`;
+  const name = uniqueName('marks-');
   return { name, id: binding.ownerId(name) };
 }
 

@@ -12,11 +12,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capi, countsFor, snapshot } from '../dist/index.js';
 import { binding } from '../dist/native.js';
 import { loadFixture } from './fixture.js';
-import { expectBackAtBaseline, loopBaseline, until } from './helpers.js';
+import { baselinePerTest, thrown, uniqueName, until } from './helpers.js';
 
 /** native/c_module.h */
 interface CModuleBinding {
@@ -44,8 +44,7 @@ const mapped = (file: string) => fs.readFileSync('/proc/self/maps', 'utf8').incl
 const acked = () => fx.moduleQuery(COMMIT_SO, 'commit_module_acked', 'u64');
 const moduleError = () => fx.moduleQuery(COMMIT_SO, 'commit_module_error', 'int');
 
-let seq = 0;
-const freshOwner = (what: string) => `cmod:${what}:${++seq}`;
+const freshOwner = (what: string) => uniqueName(`cmod:${what}:`);
 
 /** until(), bounded by time rather than ticks: fsync takes what the disk takes. */
 async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
@@ -56,18 +55,8 @@ async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<
   }
 }
 
-function thrown(fn: () => unknown): Error & Record<string, unknown> {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error & Record<string, unknown>;
-  }
-  throw new Error('expected a throw');
-}
-
 let dir: string;
 let commitFile: string;
-let files = 0;
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uv-drain-cmod-'));
 });
@@ -76,16 +65,13 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-let baseline: Set<string>;
-beforeEach(() => {
-  baseline = loopBaseline();
-  commitFile = path.join(dir, `commits-${++files}.log`);
-  process.env.UV_DRAIN_COMMIT_FILE = commitFile;
-});
-afterEach(async () => {
-  await expectBackAtBaseline(baseline);
+baselinePerTest({
+  setup() {
+    commitFile = path.join(dir, `${uniqueName('commits-')}.log`);
+    process.env.UV_DRAIN_COMMIT_FILE = commitFile;
+  },
   // Every test leaves the module unloaded.
-  expect(mapped(COMMIT_SO)).toBe(false);
+  verify: () => expect(mapped(COMMIT_SO)).toBe(false),
 });
 
 /** Waits for the module to drain (deinit 0, owner empty), then closes it. */

@@ -5,14 +5,13 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { capabilities, countsByOwner, countsFor, snapshot } from '../dist/index.js';
 import { FIXTURE_PATH, fixtureBaselinePerTest, loadFixture, UV_EINVAL } from './fixture.js';
-import { until } from './helpers.js';
+import { uniqueName, until } from './helpers.js';
 
 const fx = loadFixture();
 const ZERO = { total: 0, active: 0, ref: 0, closing: 0, requests: 0, timers: 0 };
 const INDEX_MASK = 0xfffff; // owner ids: low 20 bits index, high 12 bits per-loop salt
 
-let seq = 0;
-const freshOwner = (what: string) => `capi:${what}:${++seq}`;
+const freshOwner = (what: string) => uniqueName(`capi:${what}:`);
 
 /** The id of `name` on this thread's loop, made through the C API. */
 function ownerId(name: string): number {

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   UnloadCoordinator,
   UnloadTimeoutError,
@@ -22,7 +22,7 @@ import {
   type OwnerCounts,
   type UnloadReport,
 } from '../dist/index.js';
-import { expectBackAtBaseline, loopBaseline, until } from './helpers.js';
+import { baselinePerTest, until } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 const PLUGINS = fileURLToPath(new URL('./plugins/', import.meta.url));
@@ -42,7 +42,6 @@ interface Host {
 
 let port: number;
 let coordinator: UnloadCoordinator;
-let baseline: Set<string>;
 
 beforeAll(async () => {
   port = await host.start();
@@ -50,14 +49,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await host.stop();
 });
-beforeEach(() => {
-  baseline = loopBaseline();
-  coordinator = new UnloadCoordinator({ stacks: true, timeoutMs: 5_000 });
-});
-afterEach(async () => {
-  await coordinator.quit();
-  host.reset();
-  await expectBackAtBaseline(baseline);
+baselinePerTest({
+  setup() {
+    coordinator = new UnloadCoordinator({ stacks: true, timeoutMs: 5_000 });
+  },
+  async tidy() {
+    await coordinator.quit();
+    host.reset();
+  },
 });
 
 /** A plain GET to the host with a fresh connection that closes after the answer. */

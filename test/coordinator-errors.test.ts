@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ModuleDeinitError,
   ModuleExistsError,
@@ -20,11 +20,10 @@ import {
   UvDrainError,
   countsFor,
   whenDrained,
-  type JsModule,
   type UnloadReport,
 } from '../dist/index.js';
 import { FIXTURE_REALPATH, loadFixture } from './fixture.js';
-import { expectBackAtBaseline, loopBaseline } from './helpers.js';
+import { baselinePerTest, closeAfterTest, closeServer, coordinator, quitCoordinators, rejection, serverModule, uniqueName } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const COMMIT_SO = fs.realpathSync(path.join(root, 'build', 'Release', 'commit_module.so'));
@@ -35,8 +34,7 @@ const fx = loadFixture();
 const mapped = (file: string) => fs.readFileSync('/proc/self/maps', 'utf8').includes(file);
 
 let dir: string;
-let seq = 0;
-const fresh = (what: string) => `${what}-${++seq}`;
+const fresh = (what: string) => uniqueName(`${what}-`);
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uv-drain-coordinator-errors-'));
@@ -45,66 +43,17 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-let baseline: Set<string>;
-const coordinators: UnloadCoordinator[] = [];
 const rawHandles = new Set<string>();
-const servers = new Set<net.Server>();
+let left: string[] = [];
 
-function coordinator(): UnloadCoordinator {
-  const c = new UnloadCoordinator();
-  coordinators.push(c);
-  return c;
-}
-
-beforeEach(() => {
-  baseline = loopBaseline();
+baselinePerTest({
+  async tidy() {
+    for (const id of rawHandles) if (fx.isLive(id)) fx.close(id);
+    rawHandles.clear();
+    ({ left } = await quitCoordinators());
+  },
+  verify: () => expect(left).toEqual([]),
 });
-
-afterEach(async () => {
-  for (const id of rawHandles) if (fx.isLive(id)) fx.close(id);
-  rawHandles.clear();
-  for (const server of servers) if (server.listening) server.close();
-  servers.clear();
-  // A test that got to its end has quit its coordinator; this only tidies up after a failure.
-  const leftovers: string[] = [];
-  for (const c of coordinators.splice(0)) {
-    leftovers.push(...c.names);
-    for (const name of c.names) await c.unload(name, { timeoutMs: 10_000 }).catch(() => {});
-    await c.quit({ timeoutMs: 10_000 }).catch(() => {});
-  }
-  await expectBackAtBaseline(baseline);
-  expect(leftovers).toEqual([]);
-});
-
-/** The rejection of `p` (fails the test if it resolves). */
-async function rejection(p: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  return p.then(
-    (value) => {
-      throw new Error(`expected a rejection, got ${JSON.stringify(value)}`);
-    },
-    (error: unknown) => error as Error & Record<string, unknown>,
-  );
-}
-
-/** A module holding a listening net.Server (made in init, as the owner) until release(). */
-function serverModule(hooks: Partial<JsModule> = {}) {
-  const mod = {
-    server: undefined as net.Server | undefined,
-    async init() {
-      const server = net.createServer();
-      servers.add(server);
-      server.listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      mod.server = server;
-    },
-    /** Closes the server; resolves once its handle's close callback has run. */
-    release(): Promise<void> {
-      return new Promise((resolve) => mod.server!.close(() => setImmediate(resolve)));
-    },
-    ...hooks,
-  };
-  return mod;
-}
 
 describe('names', () => {
   it('unload of a name that is not loaded rejects with UnknownModuleError', async () => {
@@ -147,7 +96,7 @@ describe('names', () => {
   it('unload while the module is unloading returns the same promise', async () => {
     const c = coordinator();
     const name = fresh('same');
-    const mod = serverModule({ cleanup: () => void mod.server!.close() });
+    const mod = serverModule();
     await c.load(name, mod);
     const first = c.unload(name);
     const second = c.unload(name);
@@ -200,8 +149,7 @@ describe('init that throws', () => {
     const err = await rejection(
       c.load(name, {
         async init(ctx) {
-          server = net.createServer();
-          servers.add(server);
+          server = closeAfterTest(net.createServer());
           server.listen(0, '127.0.0.1');
           await once(server, 'listening');
           raw = fx.create('timer', ctx.name);
@@ -276,7 +224,6 @@ describe('cleanup and deinit that throw', () => {
     const cause = new Error('deinit broke');
     let broken = true;
     const mod = serverModule({
-      cleanup: () => void mod.server!.close(),
       deinit() {
         if (broken) throw cause;
         return 'done' as const;
@@ -481,8 +428,7 @@ describe('bad input', () => {
 
 describe('creation stacks', () => {
   it('with stacks on, what a module leaves is reported with the line that made it', async () => {
-    const c = new UnloadCoordinator({ stacks: true });
-    coordinators.push(c);
+    const c = coordinator({ stacks: true });
     const name = fresh('stacks');
     let server: net.Server | undefined;
     await c.load(name, {
@@ -491,7 +437,7 @@ describe('creation stacks', () => {
       },
       deinit: () => 'done',
     });
-    servers.add(server!);
+    closeAfterTest(server!);
     const error = await c.unload(name, { timeoutMs: 50 }).then(
       () => null,
       (e: unknown) => e as UnloadTimeoutError,
@@ -502,7 +448,7 @@ describe('creation stacks', () => {
     const file = fileURLToPath(import.meta.url);
     const line = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes('// made-here')) + 1;
     expect(left.stack).toContain(`${path.basename(file)}:${line}`);
-    await new Promise<void>((resolve) => server!.close(() => resolve()));
+    await closeServer(server);
     await c.unload(name);
     await c.quit();
   });
@@ -512,10 +458,10 @@ describe('creation stacks', () => {
     const name = fresh('no-stacks');
     let server: net.Server | undefined;
     await c.load(name, { init: () => void (server = net.createServer().listen(0)), deinit: () => 'done' });
-    servers.add(server!);
+    closeAfterTest(server!);
     const error = (await c.unload(name, { timeoutMs: 50 }).catch((e: unknown) => e)) as UnloadTimeoutError;
     expect((error.report as UnloadReport).left.handles[0]).not.toHaveProperty('stack');
-    await new Promise<void>((resolve) => server!.close(() => resolve()));
+    await closeServer(server);
     await c.unload(name);
     await c.quit();
   });
@@ -527,15 +473,13 @@ describe('creation stacks', () => {
 
 describe('quit report with creation stacks', () => {
   it("lists a handle of no module that holds the loop with the line that created it", async () => {
-    const c = new UnloadCoordinator({ stacks: true });
-    coordinators.push(c);
-    const server = net.createServer().listen(0); // holds-the-loop
-    servers.add(server);
+    const c = coordinator({ stacks: true });
+    const server = closeAfterTest(net.createServer().listen(0)); // holds-the-loop
     const report = await c.quit();
     const held = report.holding.find((h) => h.type === 'tcp' && h.owner === null && h.active);
     const file = fileURLToPath(import.meta.url);
     const line = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes('// holds-the-loop')) + 1;
     expect(held?.stack).toContain(`${path.basename(file)}:${line}`);
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(server);
   });
 });

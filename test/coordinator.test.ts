@@ -27,7 +27,7 @@ import {
 } from '../dist/index.js';
 import { binding } from '../dist/native.js';
 import { FIXTURE_REALPATH, loadFixture } from './fixture.js';
-import { expectBackAtBaseline, loopBaseline, until } from './helpers.js';
+import { baselinePerTest, coordinator, expectBackAtBaseline, quitCoordinators, uniqueName, until } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -84,8 +84,7 @@ const NOTHING = { total: 0, active: 0, ref: 0, closing: 0, requests: 0, timers: 
 const EVENTS = ['load', 'cleanup', 'drained', 'unloaded', 'stalled', 'error'] as const;
 
 let dir: string;
-let seq = 0;
-const fresh = (what: string) => `${what}-${++seq}`;
+const fresh = (what: string) => uniqueName(`${what}-`);
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uv-drain-coordinator-'));
@@ -94,17 +93,8 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-let baseline: Set<string>;
-const coordinators: UnloadCoordinator[] = [];
 const drivers: Driver[] = [];
 const rawHandles = new Set<string>();
-
-/** A coordinator for this test; afterEach quits it if the test did not get that far. */
-function coordinator(): UnloadCoordinator {
-  const c = new UnloadCoordinator();
-  coordinators.push(c);
-  return c;
-}
 
 /** Every event the coordinator emits, in order, with its first argument. */
 function record(c: UnloadCoordinator): { event: string; arg: unknown; rest: unknown[] }[] {
@@ -113,23 +103,15 @@ function record(c: UnloadCoordinator): { event: string; arg: unknown; rest: unkn
   return events;
 }
 
-beforeEach(() => {
-  baseline = loopBaseline();
-});
-
-afterEach(async () => {
-  // A test that got to its end has quit its coordinator; this only tidies up after a failure.
-  const leftovers: string[] = [];
-  for (const driver of drivers.splice(0)) await driver.stop();
-  for (const id of rawHandles) if (fx.isLive(id)) fx.close(id);
-  rawHandles.clear();
-  for (const c of coordinators.splice(0)) {
-    leftovers.push(...c.names);
-    for (const name of c.names) await c.unload(name, { timeoutMs: 10_000 }).catch(() => {});
-    await c.quit({ timeoutMs: 10_000 }).catch(() => {});
-  }
-  await expectBackAtBaseline(baseline);
-  expect(leftovers).toEqual([]);
+let left: string[] = [];
+const baseline = baselinePerTest({
+  async tidy() {
+    for (const driver of drivers.splice(0)) await driver.stop();
+    for (const id of rawHandles) if (fx.isLive(id)) fx.close(id);
+    rawHandles.clear();
+    ({ left } = await quitCoordinators());
+  },
+  verify: () => expect(left).toEqual([]),
 });
 
 function readLines(file: string): string[] {
@@ -250,7 +232,7 @@ describe('a JS module with a server, connections, a child process, a timer and c
     expect(countsFor(name)).toEqual(NOTHING);
     expect(report.left).toEqual({ counts: NOTHING, handles: [], callbacksInside: [] });
     expect(snapshot().filter((h) => h.owner === name)).toEqual([]);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('stops accepting at the cleanup event: a new connection is refused, a later commit is refused and not written', async () => {

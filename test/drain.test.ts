@@ -10,32 +10,27 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DrainTimeoutError, countsFor, trackOwners, whenDrained, withOwner } from '../dist/index.js';
 import { binding } from '../dist/native.js';
 import { loadFixture } from './fixture.js';
-import { expectBackAtBaseline, loopBaseline } from './helpers.js';
+import { baselinePerTest, uniqueName } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const SCRIPTS = path.join(root, 'test', 'scripts');
 const NOTHING = { total: 0, active: 0, ref: 0, closing: 0, requests: 0, timers: 0 };
 
 const fx = loadFixture();
-let seq = 0;
-const fresh = (what: string) => `drain:${what}:${++seq}`;
+const fresh = (what: string) => uniqueName(`drain:${what}:`);
 
-let baseline: Set<string>;
 const rawHandles = new Set<string>();
 
-beforeEach(() => {
-  baseline = loopBaseline();
-});
-
-afterEach(async () => {
-  trackOwners(false);
-  for (const id of rawHandles) if (fx.isLive(id)) fx.close(id);
-  rawHandles.clear();
-  await expectBackAtBaseline(baseline);
+baselinePerTest({
+  tidy() {
+    trackOwners(false);
+    for (const id of rawHandles) if (fx.isLive(id)) fx.close(id);
+    rawHandles.clear();
+  },
 });
 
 /** A started raw uv timer tagged with `owner` (active, referenced). */

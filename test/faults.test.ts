@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DrainTimeoutError,
   ModuleDeinitError,
@@ -31,7 +31,7 @@ import {
   type QuitReport,
   type UnloadReport,
 } from '../dist/index.js';
-import { expectBackAtBaseline, loopBaseline, until } from './helpers.js';
+import { baselinePerTest, closeServer, rejection, settle, uniqueName, until, within } from './helpers.js';
 
 const TOPLEVEL_THROW = fileURLToPath(new URL('./modules/fault-toplevel-throw.mjs', import.meta.url));
 const WORKER_SCRIPT = fileURLToPath(new URL('./scripts/fault-worker-terminate.mjs', import.meta.url));
@@ -39,53 +39,24 @@ const WORKER_SCRIPT = fileURLToPath(new URL('./scripts/fault-worker-terminate.mj
 /** Generous bound on any wait: a coordinator that hangs fails here instead of hanging the suite. */
 const GUARD_MS = 10_000;
 
-let seq = 0;
-const fresh = (what: string) => `fault:${what}:${++seq}`;
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: Error & Record<string, any> };
-
-/** Never rejects: a rejection nobody awaited yet must not count as unhandled. */
-function settle<T>(p: Promise<T>): Promise<Settled<T>> {
-  return p.then(
-    (value) => ({ ok: true as const, value }),
-    (error) => ({ ok: false as const, error }),
-  );
-}
-
-/** Resolves with `p`'s outcome, or with 'hung' if it has not settled after `ms`. */
-async function within<T>(p: Promise<T>, ms = GUARD_MS): Promise<Settled<T> | 'hung'> {
-  let timer: NodeJS.Timeout | undefined;
-  const guard = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), ms)));
-  try {
-    return await Promise.race([settle(p), guard]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error & Record<string, any>> {
-  const outcome = await within(p);
-  if (outcome === 'hung') throw new Error(`still pending after ${GUARD_MS} ms`);
-  if (outcome.ok) throw new Error(`expected a rejection, got ${JSON.stringify(outcome.value)}`);
-  return outcome.error;
-}
+const fresh = (what: string) => uniqueName(`fault:${what}:`);
 
 async function resolution<T>(p: Promise<T>): Promise<T> {
-  const outcome = await within(p);
+  const outcome = await within(p, GUARD_MS);
   if (outcome === 'hung') throw new Error(`still pending after ${GUARD_MS} ms`);
   if (!outcome.ok) throw outcome.error;
   return outcome.value;
 }
 
-function closeServer(server: net.Server | undefined): Promise<void> {
-  if (server === undefined || !server.listening) return Promise.resolve();
-  return new Promise((resolve) => server.close(() => resolve()));
-}
-
 const listening = () => net.createServer().listen(0);
 
-/** A module with one TCP server; cleanup closes it (unless `keep()` says not to). */
-function serverModule(extra: Partial<JsModule> & { keep?: () => boolean } = {}) {
+/**
+ * A module with one TCP server; cleanup closes it (unless `keep()` says not
+ * to). Not helpers' serverModule(): init listens synchronously (every
+ * interface, no wait for 'listening'), the test's own cleanup runs after
+ * this one rather than instead of it, and cleanups and deinits are counted.
+ */
+function countedServerModule(extra: Partial<JsModule> & { keep?: () => boolean } = {}) {
   const state: { server?: net.Server; cleanups: number; deinits: number } = { cleanups: 0, deinits: 0 };
   const module: JsModule = {
     init() {
@@ -110,7 +81,6 @@ function serverModule(extra: Partial<JsModule> & { keep?: () => boolean } = {}) 
 
 let echo: net.Server;
 let echoPort: number;
-let echoes = 0;
 beforeAll(async () => {
   echo = net.createServer((socket) => socket.pipe(socket)).listen(0, '127.0.0.1');
   await once(echo, 'listening');
@@ -135,15 +105,12 @@ function echoOnce(text: string): Promise<string> {
   });
 }
 
-let baseline: Set<string>;
-beforeEach(() => {
-  baseline = loopBaseline();
-});
-afterEach(async () => {
-  trackOwners(false);
-  const text = `still serving ${++echoes}`;
-  expect(await resolution(echoOnce(text))).toBe(text);
-  await expectBackAtBaseline(baseline);
+baselinePerTest({
+  async tidy() {
+    trackOwners(false);
+    const text = uniqueName('still serving ');
+    expect(await resolution(echoOnce(text))).toBe(text);
+  },
 });
 
 // ---- throwing and rejecting in each lifecycle step ------------------------
@@ -167,6 +134,7 @@ describe.each(HOW)('init fails with %s', (_how, async) => {
           return sleep(1).then(() => Promise.reject(boom));
         },
       }),
+      GUARD_MS,
     );
     expect(error).toBeInstanceOf(ModuleInitError);
     expect(error).toMatchObject({ code: 'UVD_ERR_MODULE_INIT', moduleName: name, cause: boom });
@@ -177,7 +145,7 @@ describe.each(HOW)('init fails with %s', (_how, async) => {
 
     await closeServer(server);
     await until(() => countsFor(name).total === 0, `${name} to drain`);
-    await c.load(name, serverModule().module);
+    await c.load(name, countedServerModule().module);
     expect(c.names).toEqual([name]);
     expect(await resolution(c.unload(name))).toMatchObject({ removed: true });
     await resolution(c.quit());
@@ -191,7 +159,7 @@ describe.each(HOW)('cleanup fails with %s', (_how, async) => {
     const errors: [unknown, string][] = [];
     c.on('error', (error, module) => errors.push([error, module]));
     const boom = new Error('fault: cleanup failed');
-    const { module } = serverModule({
+    const { module } = countedServerModule({
       cleanup: () => {
         if (!async) throw boom;
         return sleep(1).then(() => Promise.reject(boom));
@@ -210,7 +178,7 @@ describe.each(HOW)('cleanup fails with %s', (_how, async) => {
     const c = new UnloadCoordinator({ timeoutMs: 5_000 });
     const name = fresh('cleanup-holding');
     let failing = true;
-    const { module, state } = serverModule({
+    const { module, state } = countedServerModule({
       keep: () => failing,
       cleanup: () => {
         if (!failing) return undefined;
@@ -219,7 +187,7 @@ describe.each(HOW)('cleanup fails with %s', (_how, async) => {
       },
     });
     await c.load(name, module);
-    const error = await rejection(c.unload(name, { timeoutMs: 300 }));
+    const error = await rejection(c.unload(name, { timeoutMs: 300 }), GUARD_MS);
     expect(error).toBeInstanceOf(UnloadTimeoutError);
     expect(error.report).toMatchObject({ removed: false, cleanupError: 'fault: cleanup failed early' });
     expect(error.report.left.handles).toMatchObject([{ type: 'tcp', active: true }]);
@@ -239,7 +207,7 @@ describe.each(HOW)('deinit fails with %s', (_how, async) => {
     const name = fresh('deinit');
     const boom = new Error('fault: deinit failed');
     let failing = true;
-    const { module, state } = serverModule({
+    const { module, state } = countedServerModule({
       deinit: () => {
         if (!failing) return 'done';
         if (!async) throw boom;
@@ -247,7 +215,7 @@ describe.each(HOW)('deinit fails with %s', (_how, async) => {
       },
     });
     await c.load(name, module);
-    const error = await rejection(c.unload(name));
+    const error = await rejection(c.unload(name), GUARD_MS);
     expect(error).toBeInstanceOf(ModuleDeinitError);
     expect(error).toMatchObject({ code: 'UVD_ERR_MODULE_DEINIT', moduleName: name, cause: boom });
     expect(error.message).toContain('fault: deinit failed');
@@ -277,9 +245,9 @@ describe('a deinit answering garbage', () => {
     const c = new UnloadCoordinator({ timeoutMs: 5_000 });
     const name = fresh('garbage');
     let garbage = true;
-    const { module } = serverModule({ deinit: () => (garbage ? answer() : 'done') as 'done' });
+    const { module } = countedServerModule({ deinit: () => (garbage ? answer() : 'done') as 'done' });
     await c.load(name, module);
-    const error = await rejection(c.unload(name));
+    const error = await rejection(c.unload(name), GUARD_MS);
     expect(error).toBeInstanceOf(ModuleDeinitError);
     expect(error.cause).toBeInstanceOf(TypeError);
     expect(error.message).toMatch(/deinit must answer 'done' or 'again'/);
@@ -297,12 +265,12 @@ describe('a module that hangs', () => {
     const c = new UnloadCoordinator({ timeoutMs: 5_000 });
     const name = fresh('cleanup-hang');
     let hang = true;
-    const { module, state } = serverModule({
+    const { module, state } = countedServerModule({
       keep: () => hang,
       cleanup: () => (hang ? new Promise(() => {}) : undefined),
     });
     await c.load(name, module);
-    const error = await rejection(c.unload(name, { timeoutMs: 200 }));
+    const error = await rejection(c.unload(name, { timeoutMs: 200 }), GUARD_MS);
     expect(error).toBeInstanceOf(UnloadTimeoutError);
     expect(error.message).toMatch(/did not return from cleanup/);
     expect(error.report).toMatchObject({ removed: false, cleanupReturned: false, deinitCalls: 0 });
@@ -318,9 +286,9 @@ describe('a module that hangs', () => {
     const c = new UnloadCoordinator({ timeoutMs: 5_000 });
     const name = fresh('deinit-hang');
     let hang = true;
-    const { module } = serverModule({ deinit: () => (hang ? new Promise(() => {}) : 'done') });
+    const { module } = countedServerModule({ deinit: () => (hang ? new Promise(() => {}) : 'done') });
     await c.load(name, module);
-    const error = await rejection(c.unload(name, { timeoutMs: 200 }));
+    const error = await rejection(c.unload(name, { timeoutMs: 200 }), GUARD_MS);
     expect(error).toBeInstanceOf(UnloadTimeoutError);
     expect(error.report).toMatchObject({ removed: false, cleanupReturned: true, deinitCalls: 1 });
     expect(c.has(name)).toBe(true);
@@ -343,7 +311,7 @@ describe('a module that hangs', () => {
     const cpuMs = Math.round((used.user + used.system) / 1000);
     release();
     await loading;
-    const late = await within(quitting);
+    const late = await within(quitting, GUARD_MS);
     if (c.has(name)) await settle(c.unload(name));
     // Settled (either way) well before the guard, and no busy loop while it waited.
     expect({ settled: outcome !== 'hung', busyLoop: cpuMs > 1_000 }).toEqual({ settled: true, busyLoop: false });
@@ -360,9 +328,9 @@ describe('a module that never drains', () => {
     const stalls: UnloadReport[] = [];
     c.on('stalled', (report: UnloadReport) => stalls.push(report));
     let holding = true;
-    const { module, state } = serverModule({ keep: () => holding });
+    const { module, state } = countedServerModule({ keep: () => holding });
     await c.load(name, module);
-    const error = await rejection(c.unload(name, { timeoutMs: 300 }));
+    const error = await rejection(c.unload(name, { timeoutMs: 300 }), GUARD_MS);
     expect(error).toBeInstanceOf(UnloadTimeoutError);
     expect(error.message).toMatch(/did not drain within 300 ms/);
     expect(error.report).toMatchObject({ removed: false, stalled: 'done-but-holding' });
@@ -380,9 +348,9 @@ describe('a module that never drains', () => {
     const c = new UnloadCoordinator({ timeoutMs: 5_000 });
     const name = fresh('again');
     let answer: 'again' | 'done' = 'again';
-    const { module, state } = serverModule({ deinit: () => answer });
+    const { module, state } = countedServerModule({ deinit: () => answer });
     await c.load(name, module);
-    const error = await rejection(c.unload(name, { timeoutMs: 300 }));
+    const error = await rejection(c.unload(name, { timeoutMs: 300 }), GUARD_MS);
     expect(error).toBeInstanceOf(UnloadTimeoutError);
     expect(error.report).toMatchObject({ removed: false, stalled: 'again-with-nothing-left', lastDeinit: 'again' });
     // deinit is asked again when the accounting changes, not in a loop.
@@ -397,7 +365,7 @@ describe('a module that never drains', () => {
     const name = fresh('interval');
     let interval: NodeJS.Timeout | undefined;
     await c.load(name, { init: () => void (interval = setInterval(() => {}, 50)) });
-    const error = await rejection(c.unload(name, { timeoutMs: 300 }));
+    const error = await rejection(c.unload(name, { timeoutMs: 300 }), GUARD_MS);
     expect(error).toBeInstanceOf(UnloadTimeoutError);
     expect(error.report.left.counts).toMatchObject({ total: 0, timers: 1 });
     expect(c.has(name)).toBe(true);
@@ -415,7 +383,7 @@ describe('a module file whose top-level code throws', () => {
     const name = fresh('toplevel');
     const g = globalThis as { __uvDrainFaultServer?: net.Server };
     try {
-      const error = await rejection(c.load(name, TOPLEVEL_THROW));
+      const error = await rejection(c.load(name, TOPLEVEL_THROW), GUARD_MS);
       expect(c.has(name)).toBe(false);
       // The server made by the top-level code is the module's ...
       expect(snapshot().filter((h) => h.owner === name)).toMatchObject([{ type: 'tcp' }]);
@@ -439,7 +407,7 @@ describe('a module re-entering the coordinator', () => {
     const name = fresh('self-unload-cleanup');
     let entered = false;
     let inner: Promise<UnloadReport> | undefined;
-    const { module, state } = serverModule({
+    const { module, state } = countedServerModule({
       cleanup: (ctx) => {
         // Guarded against being called twice (else: unbounded recursion).
         if (entered) return;
@@ -450,7 +418,7 @@ describe('a module re-entering the coordinator', () => {
     });
     await c.load(name, module);
     const outer = c.unload(name);
-    const outcome = await within(outer);
+    const outcome = await within(outer, GUARD_MS);
     await settle(inner!);
     const cleanups = state.cleanups;
     if (c.has(name)) await settle(c.unload(name, { timeoutMs: 1_000 }));
@@ -465,7 +433,7 @@ describe('a module re-entering the coordinator', () => {
     const name = fresh('quit-from-cleanup');
     let entered = false;
     let quitting: Promise<QuitReport> | undefined;
-    const { module, state } = serverModule({
+    const { module, state } = countedServerModule({
       cleanup: () => {
         // Guarded against being called twice (else: unbounded recursion).
         if (entered) return;
@@ -475,8 +443,8 @@ describe('a module re-entering the coordinator', () => {
       },
     });
     await c.load(name, module);
-    const outcome = await within(c.unload(name));
-    const quit = await within(quitting!);
+    const outcome = await within(c.unload(name), GUARD_MS);
+    const quit = await within(quitting!, GUARD_MS);
     const cleanups = state.cleanups;
     if (c.has(name)) await settle(c.unload(name, { timeoutMs: 1_000 }));
     expect(cleanups).toBe(1);
@@ -488,7 +456,7 @@ describe('a module re-entering the coordinator', () => {
     const c = new UnloadCoordinator({ timeoutMs: 5_000 });
     const name = fresh('self-unload-deinit');
     let inner: Promise<UnloadReport> | undefined;
-    const { module, state } = serverModule({
+    const { module, state } = countedServerModule({
       deinit: (ctx) => {
         inner ??= c.unload(ctx.name);
         return 'done';
@@ -506,14 +474,14 @@ describe('a module re-entering the coordinator', () => {
     const c = new UnloadCoordinator({ timeoutMs: 5_000 });
     const name = fresh('self-await-deinit');
     let deadlock = true;
-    const { module } = serverModule({
+    const { module } = countedServerModule({
       deinit: async (ctx): Promise<'done'> => {
         if (deadlock) await c.unload(ctx.name);
         return 'done';
       },
     });
     await c.load(name, module);
-    const error = await rejection(c.unload(name, { timeoutMs: 300 }));
+    const error = await rejection(c.unload(name, { timeoutMs: 300 }), GUARD_MS);
     expect(error).toBeInstanceOf(UnloadTimeoutError);
     expect(c.has(name)).toBe(true);
     deadlock = false;
@@ -525,8 +493,8 @@ describe('a module re-entering the coordinator', () => {
     const c = new UnloadCoordinator({ timeoutMs: 5_000 });
     const parent = fresh('parent');
     const child = fresh('child');
-    const childMod = serverModule();
-    const parentMod = serverModule();
+    const childMod = countedServerModule();
+    const parentMod = countedServerModule();
     const parentInit = parentMod.module.init!;
     parentMod.module.init = async (ctx) => {
       await c.load(child, childMod.module);
@@ -548,8 +516,8 @@ describe('a module re-entering the coordinator', () => {
     const c = new UnloadCoordinator({ timeoutMs: 5_000 });
     const name = fresh('predecessor');
     const successor = fresh('successor');
-    const next = serverModule();
-    const { module } = serverModule({ cleanup: () => c.load(successor, next.module) });
+    const next = countedServerModule();
+    const { module } = countedServerModule({ cleanup: () => c.load(successor, next.module) });
     await c.load(name, module);
     const report = await resolution(c.unload(name));
     expect(report).toMatchObject({ removed: true });
@@ -564,11 +532,11 @@ describe('a module re-entering the coordinator', () => {
     const name = fresh('predecessor-quit');
     const successor = fresh('successor-quit');
     let ran = false;
-    const { module } = serverModule({
+    const { module } = countedServerModule({
       cleanup: () => c.load(successor, { init: () => void (ran = true) }),
     });
     await c.load(name, module);
-    const quit = await within(c.quit());
+    const quit = await within(c.quit(), GUARD_MS);
     const slipped = c.names;
     for (const left of slipped) await settle(c.unload(left));
     expect(quit).toMatchObject({ ok: true });
@@ -577,15 +545,15 @@ describe('a module re-entering the coordinator', () => {
     expect(slipped).toEqual([]);
     expect(ran).toBe(false);
     expect(report.modules).toMatchObject([{ name, removed: true, cleanupError: expect.stringMatching(/quitting/) }]);
-    expect(await rejection(c.load(successor, {}))).toBeInstanceOf(QuittingError);
+    expect(await rejection(c.load(successor, {}), GUARD_MS)).toBeInstanceOf(QuittingError);
   });
 
   it('unloads another module from its cleanup (awaited): both removed', async () => {
     const c = new UnloadCoordinator({ timeoutMs: 5_000 });
     const other = fresh('other');
     const name = fresh('unloader');
-    await c.load(other, serverModule().module);
-    await c.load(name, serverModule({ cleanup: () => c.unload(other) }).module);
+    await c.load(other, countedServerModule().module);
+    await c.load(name, countedServerModule({ cleanup: () => c.unload(other) }).module);
     expect(await resolution(c.unload(name))).toMatchObject({ removed: true });
     expect(c.names).toEqual([]);
     await resolution(c.quit());
@@ -597,19 +565,19 @@ describe('a module re-entering the coordinator', () => {
     const name = fresh('unloader-forget');
     let otherUnload: Promise<UnloadReport> | undefined;
     // The other module takes a little while (an owned timer) to let go.
-    const slow = serverModule({ cleanup: () => sleep(20) });
+    const slow = countedServerModule({ cleanup: () => sleep(20) });
     await c.load(other, slow.module);
     await c.load(
       name,
-      serverModule({
+      countedServerModule({
         cleanup: () => {
           otherUnload = c.unload(other);
           void settle(otherUnload);
         },
       }).module,
     );
-    const outcome = await within(c.unload(name));
-    const otherOutcome = await within(otherUnload!);
+    const outcome = await within(c.unload(name), GUARD_MS);
+    const otherOutcome = await within(otherUnload!, GUARD_MS);
     if (c.has(name)) await settle(c.unload(name));
     expect(otherOutcome).toMatchObject({ ok: true, value: { removed: true } });
     expect(outcome).toMatchObject({ ok: true, value: { removed: true } });
@@ -648,7 +616,7 @@ describe('quit while unloads are in flight', () => {
       const b = fresh('inflight-b');
       // Each lets go a little later (from an owned timer), so its unload is in flight.
       const slow = () => {
-        const mod = serverModule({ keep: () => true });
+        const mod = countedServerModule({ keep: () => true });
         mod.module.cleanup = () => void setTimeout(() => void closeServer(mod.state.server), 20);
         return mod;
       };
@@ -675,12 +643,12 @@ describe('quit while unloads are in flight', () => {
     const c = new UnloadCoordinator({ timeoutMs: 5_000 });
     const name = fresh('inflight-timeout');
     let holding = true;
-    const { module } = serverModule({ keep: () => holding });
+    const { module } = countedServerModule({ keep: () => holding });
     await c.load(name, module);
     const unloading = c.unload(name, { timeoutMs: 100 });
     const quitting = c.quit();
-    const unloadError = await rejection(unloading);
-    const quitError = await rejection(quitting);
+    const unloadError = await rejection(unloading, GUARD_MS);
+    const quitError = await rejection(quitting, GUARD_MS);
     expect(unloadError).toBeInstanceOf(UnloadTimeoutError);
     expect(quitError).toBeInstanceOf(UnloadTimeoutError);
     expect(quitError.report.failed).toEqual([{ name, error: unloadError }]);
@@ -695,9 +663,9 @@ describe('quit while unloads are in flight', () => {
     const c = new UnloadCoordinator({ timeoutMs: 5_000 });
     const name = fresh('quit-deadline');
     let holding = true;
-    const { module } = serverModule({ keep: () => holding });
+    const { module } = countedServerModule({ keep: () => holding });
     await c.load(name, module);
-    const error = await rejection(c.quit({ timeoutMs: 150 }));
+    const error = await rejection(c.quit({ timeoutMs: 150 }), GUARD_MS);
     expect(error).toBeInstanceOf(UnloadTimeoutError);
     expect(error.report.failed.map((f: { name: string }) => f.name)).toEqual([name]);
     expect(c.has(name)).toBe(true);
@@ -709,8 +677,8 @@ describe('quit while unloads are in flight', () => {
     const c = new UnloadCoordinator({ timeoutMs: 5_000 });
     const a = fresh('race-a');
     const b = fresh('race-b');
-    const modA = serverModule();
-    const modB = serverModule();
+    const modA = countedServerModule();
+    const modB = countedServerModule();
     await c.load(a, modA.module);
     await c.load(b, modB.module);
     const first = c.unload(a);
@@ -726,8 +694,8 @@ describe('quit while unloads are in flight', () => {
     expect(quit.modules.map((m) => m.name).sort()).toEqual([a, b].sort());
     expect(modA.state.cleanups).toBe(1);
     expect(modB.state.cleanups).toBe(1);
-    expect(await rejection(c.unload(a))).toBeInstanceOf(UnknownModuleError);
-    expect(await rejection(c.load(a, {}))).toBeInstanceOf(QuittingError);
+    expect(await rejection(c.unload(a), GUARD_MS)).toBeInstanceOf(UnknownModuleError);
+    expect(await rejection(c.load(a, {}), GUARD_MS)).toBeInstanceOf(QuittingError);
   });
 
   it('quit rejects with QuitError when a module’s deinit fails, and reports the rest', async () => {
@@ -735,17 +703,17 @@ describe('quit while unloads are in flight', () => {
     const good = fresh('quit-good');
     const bad = fresh('quit-bad');
     let failing = true;
-    await c.load(good, serverModule().module);
+    await c.load(good, countedServerModule().module);
     await c.load(
       bad,
-      serverModule({
+      countedServerModule({
         deinit: () => {
           if (failing) throw new Error('fault: deinit failed during quit');
           return 'done';
         },
       }).module,
     );
-    const error = await rejection(c.quit());
+    const error = await rejection(c.quit(), GUARD_MS);
     expect(error).toBeInstanceOf(QuitError);
     expect(error.report.failed).toMatchObject([{ name: bad, error: { code: 'UVD_ERR_MODULE_DEINIT' } }]);
     expect(error.report.modules.map((m: UnloadReport) => [m.name, m.removed])).toEqual([

@@ -5,8 +5,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { capi } from '../dist/index.js';
 import { binding } from '../dist/native.js';
-import { afterEach, beforeEach } from 'vitest';
-import { expectBackAtBaseline, loopBaseline, until } from './helpers.js';
+import { baselinePerTest, type BaselineHooks, until } from './helpers.js';
 
 export const FIXTURE_PATH = fileURLToPath(
   new URL('./fixtures/build/Release/uv_drain_fixture.node', import.meta.url),
@@ -165,16 +164,16 @@ export function queueWork(
 }
 
 /**
- * Every test of the calling file starts from the loop as it is, and ends by
- * closing what it made with the fixture and checking the loop is back there.
+ * baselinePerTest() for a file that makes fixture handles: after each test
+ * (and the file's own `tidy`), closes what the test made with the fixture,
+ * then checks the loop is back at its baseline.
  */
-export function fixtureBaselinePerTest(fx: Fixture): void {
-  let baseline: Set<string>;
-  beforeEach(() => {
-    baseline = loopBaseline();
-  });
-  afterEach(async () => {
-    await closeAll(fx);
-    await expectBackAtBaseline(baseline);
+export function fixtureBaselinePerTest(fx: Fixture, hooks: BaselineHooks = {}): () => Set<string> {
+  return baselinePerTest({
+    ...hooks,
+    async tidy() {
+      await hooks.tidy?.();
+      await closeAll(fx);
+    },
   });
 }

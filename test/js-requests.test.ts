@@ -1,7 +1,7 @@
 // JS requests and JS timers have no uv handle of their own: countsFor()
 // counts the ones an owner started (requests: from async_hooks init to the
 // callback; timers: until fired or cleared).
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as crypto from 'node:crypto';
 import * as dns from 'node:dns';
 import { once } from 'node:events';
@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { countsFor, trackOwners, withOwner } from '../dist/index.js';
-import { expectBackAtBaseline, loopBaseline, until, untilNoHandles } from './helpers';
+import { baselinePerTest, closeServer, destroySocket, until, untilNoHandles } from './helpers';
 
 const NOTHING = { total: 0, active: 0, ref: 0, closing: 0, requests: 0, timers: 0 };
 
@@ -22,15 +22,7 @@ function signal<T = void>(): { promise: Promise<T>; resolve: (value: T) => void 
   return { promise, resolve };
 }
 
-async function destroyAndWait(socket: net.Socket): Promise<void> {
-  if (socket.closed) return;
-  const closed = once(socket, 'close');
-  socket.destroy();
-  await closed;
-}
-
 describe('JS requests and timers per owner', () => {
-  let baseline: Set<string>;
   let tmp: string | undefined;
   const cleanups: Array<() => unknown> = [];
   const owners = new Set<string>();
@@ -47,21 +39,21 @@ describe('JS requests and timers per owner', () => {
     return file;
   }
 
-  beforeEach(() => {
-    baseline = loopBaseline();
-  });
-
-  afterEach(async () => {
-    trackOwners(false);
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-    if (tmp !== undefined) fs.rmSync(tmp, { recursive: true, force: true });
-    tmp = undefined;
-    const names = [...owners];
-    owners.clear();
-    for (const name of names) await untilNoHandles(name);
-    await expectBackAtBaseline(baseline);
-    // No request or timer of the test's owners outlives it.
-    for (const name of names) expect(countsFor(name)).toEqual(NOTHING);
+  let names: string[] = [];
+  baselinePerTest({
+    async tidy() {
+      trackOwners(false);
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+      if (tmp !== undefined) fs.rmSync(tmp, { recursive: true, force: true });
+      tmp = undefined;
+      names = [...owners];
+      owners.clear();
+      for (const name of names) await untilNoHandles(name);
+    },
+    verify() {
+      // No request or timer of the test's owners outlives it.
+      for (const name of names) expect(countsFor(name)).toEqual(NOTHING);
+    },
   });
 
   /** A connected loopback pair: `client` on this side, `peer` the accepted socket. */
@@ -69,11 +61,11 @@ describe('JS requests and timers per owner', () => {
     const server = net.createServer();
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    cleanups.push(() => closeServer(server));
     const accepted = once(server, 'connection') as Promise<[net.Socket]>;
     const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
     const [[peer]] = await Promise.all([accepted, once(client, 'connect')]);
-    cleanups.push(() => destroyAndWait(client), () => destroyAndWait(peer));
+    cleanups.push(() => destroySocket(client), () => destroySocket(peer));
     return { client, peer };
   }
 
@@ -168,16 +160,16 @@ describe('JS requests and timers per owner', () => {
       const server = net.createServer();
       server.listen(0, '127.0.0.1');
       await once(server, 'listening');
-      cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      cleanups.push(() => closeServer(server));
       const accepted = once(server, 'connection') as Promise<[net.Socket]>;
       trackOwners(true);
       const client = withOwner(o, () =>
         net.connect({ port: (server.address() as net.AddressInfo).port, host: 'localhost', family: 4 }),
       );
-      cleanups.push(() => destroyAndWait(client));
+      cleanups.push(() => destroySocket(client));
       expect(countsFor(o).requests).toBe(1);
       const [[peer]] = await Promise.all([accepted, once(client, 'connect')]);
-      cleanups.push(() => destroyAndWait(peer));
+      cleanups.push(() => destroySocket(peer));
       expect(countsFor(o).requests).toBe(0);
     });
 

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { leakCheck, type LeakedHandle, type LeakReport } from '../dist/index.js';
+import { closeServer } from './helpers.js';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 const SOURCE = fs.readFileSync(THIS_FILE, 'utf8').split('\n');
@@ -34,7 +35,7 @@ function handles(report: LeakReport): LeakedHandle[] {
 async function listen(server: net.Server): Promise<number> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+  cleanups.push(() => closeServer(server));
   return (server.address() as net.AddressInfo).port;
 }
 
@@ -66,14 +67,14 @@ describe('leakCheck({ context: true })', () => {
     const slowRun = slow.run(async () => {
       await pause(5);
       leaked = net.createServer().listen(0, '127.0.0.1'); // leak:slow
-      cleanups.push(() => new Promise((resolve) => leaked!.close(resolve)));
+      cleanups.push(() => closeServer(leaked));
       await pause(30);
     });
     await quick.run(async () => {
       const server = net.createServer();
       await listen(server);
       await pause(20);
-      await new Promise((resolve) => server.close(resolve));
+      await closeServer(server);
       cleanups.pop();
     });
     // The slow check's server is alive while the quick one ends: not the quick one's.

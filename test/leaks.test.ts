@@ -31,7 +31,7 @@ import {
   type LeakedTimer,
 } from '../dist/index.js';
 import { FIXTURE_REALPATH, closeAll, loadFixture } from './fixture.js';
-import { until } from './helpers.js';
+import { closeServer, destroySocket, until } from './helpers.js';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 const SOURCE = fs.readFileSync(THIS_FILE, 'utf8').split('\n');
@@ -64,16 +64,6 @@ function types(report: LeakReport): string[] {
   return report.leaks.map((l) => l.type).sort();
 }
 
-async function closeServer(server: net.Server): Promise<void> {
-  if (!server.listening) return;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-}
-async function destroy(socket: net.Socket): Promise<void> {
-  if (socket.closed) return;
-  const closed = once(socket, 'close');
-  socket.destroy();
-  await closed;
-}
 /** Waits until none of `ids` is on the loop any more (their close callbacks have run). */
 async function gone(ids: string[]): Promise<void> {
   await until(() => !snapshot().some((h) => ids.includes(h.id)), `handles ${ids.join(', ')} to be gone`);
@@ -81,7 +71,7 @@ async function gone(ids: string[]): Promise<void> {
 
 /** A loopback server made before a check begins, with its port. */
 async function listening(): Promise<{ server: net.Server; port: number }> {
-  const server = net.createServer((socket) => cleanups.push(() => destroy(socket)));
+  const server = net.createServer((socket) => cleanups.push(() => destroySocket(socket)));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   cleanups.push(() => closeServer(server));
@@ -124,7 +114,7 @@ describe('caught', () => {
     check.begin();
     const accepted = once(server, 'connection') as Promise<[net.Socket]>;
     const client = net.connect(port, '127.0.0.1'); // site:client
-    cleanups.push(() => destroy(client));
+    cleanups.push(() => destroySocket(client));
     await once(client, 'connect');
     await accepted;
     const report = await check.end();
@@ -190,7 +180,7 @@ describe('caught', () => {
       await once(server, 'listening');
       const report = await check.end();
       fs.unwatchFile(file);
-      await new Promise((resolve) => server.close(resolve));
+      await closeServer(server);
       await gone(report.leaks.map((l) => l.id));
       expect(Object.fromEntries(handles(report).map((h) => [h.type, h.resource]))).toEqual({
         fs_poll: `fs.watchFile watcher ${file}`,
@@ -488,7 +478,7 @@ describe('options', () => {
         expect(types(report)).toEqual(['Timeout', 'tcp', 'tcp']);
         expect(report.waitedMs).toBeGreaterThanOrEqual(10);
         clearTimeout(timer);
-        await destroy(client);
+        await destroySocket(client);
       } else {
         expect(report.waitedMs).toBeGreaterThanOrEqual(150);
       }

@@ -7,13 +7,12 @@ import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { capabilities, snapshot, type HandleInfo } from '../dist/index.js';
 import { FIXTURE_REALPATH, fixtureBaselinePerTest, KIND_NAMES, loadFixture } from './fixture.js';
-import { until } from './helpers.js';
+import { closeServer, uniqueName, until } from './helpers.js';
 
 const fx = loadFixture();
 const NODE_BINARY = fs.realpathSync(process.execPath);
 
-let seq = 0;
-const freshOwner = (what: string) => `modules:${what}:${++seq}`;
+const freshOwner = (what: string) => uniqueName(`modules:${what}:`);
 
 function entry(id: string): HandleInfo {
   const found = snapshot().find((h) => h.id === id);
@@ -78,6 +77,6 @@ describe('module attribution', () => {
       ['node', NODE_BINARY],
       ['raw', FIXTURE_REALPATH],
     ]);
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(server);
   });
 });

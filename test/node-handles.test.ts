@@ -2,7 +2,7 @@
 // (trackOwners stays off in this file): a handle is the owner's exactly when
 // libuv creates it while `fn` runs. Every count below is exact and was read
 // from a real handle on this thread's loop.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { once } from 'node:events';
@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import * as tty from 'node:tty';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { countsFor, snapshot, stats, trackOwners, withOwner } from '../dist/index.js';
-import { expectBackAtBaseline, loopBaseline, until, untilNoHandles } from './helpers';
+import { baselinePerTest, closeServer, destroySocket, expectBackAtBaseline, uniqueName, until, untilNoHandles } from './helpers';
 
 interface HandleCounts {
   total: number;
@@ -41,27 +41,23 @@ function ownedShape(owner: string): { type: string; fd: string }[] {
     .map((h) => ({ type: h.type, fd: h.fd === null ? 'null' : typeof h.fd }));
 }
 
-let ownerSeq = 0;
 /** A fresh owner name per test: owner ids live as long as the loop. */
-function newOwner(kind: string): string {
-  return `node-handles/${kind}/${++ownerSeq}`;
-}
+const newOwner = (kind: string) => uniqueName(`node-handles/${kind}/`);
 
-let baseline: Set<string>;
 let tmp: string | null = null;
 function tempDir(): string {
   tmp ??= fs.mkdtempSync(path.join(os.tmpdir(), 'uv-drain-node-handles-'));
   return tmp;
 }
 
-beforeEach(() => {
-  trackOwners(false);
-  baseline = loopBaseline();
-});
-
-afterEach(() => {
-  if (tmp !== null) fs.rmSync(tmp, { recursive: true, force: true });
-  tmp = null;
+// Each test checks the loop is back at its baseline itself, where it chooses.
+const baseline = baselinePerTest({
+  before: () => trackOwners(false),
+  tidy() {
+    if (tmp !== null) fs.rmSync(tmp, { recursive: true, force: true });
+    tmp = null;
+  },
+  check: false,
 });
 
 // ---------------------------------------------------------------- tcp ----
@@ -72,18 +68,6 @@ async function loopbackServer(): Promise<{ server: net.Server; port: number }> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { server, port: (server.address() as net.AddressInfo).port };
-}
-
-async function closeServer(server: net.Server): Promise<void> {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-}
-
-/** Destroys a socket and waits for its 'close' event (libuv's close callback). */
-async function destroySocket(socket: net.Socket): Promise<void> {
-  if (socket.closed) return;
-  const closed = once(socket, 'close');
-  socket.destroy();
-  await closed;
 }
 
 describe('tcp server', () => {
@@ -98,7 +82,7 @@ describe('tcp server', () => {
     expect(handles(owner)).toEqual(counts(1, 1, 1, 0));
     await closeServer(server);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('lists the server in snapshot() as a tcp handle with a numeric fd', async () => {
@@ -107,7 +91,7 @@ describe('tcp server', () => {
     expect(ownedShape(owner)).toEqual([{ type: 'tcp', fd: 'number' }]);
     await closeServer(server);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('drops the server from the ref count after unref()', async () => {
@@ -117,7 +101,7 @@ describe('tcp server', () => {
     expect(handles(owner)).toEqual(counts(1, 1, 0, 0));
     await closeServer(server);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('counts the server as closing right after close(), before its close callback', async () => {
@@ -128,7 +112,7 @@ describe('tcp server', () => {
     expect(handles(owner)).toEqual(counts(1, 0, 1, 1));
     await closed;
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('counts nothing for the owner once the close callback has run', async () => {
@@ -141,7 +125,7 @@ describe('tcp server', () => {
     await until(() => !snapshot().some((h) => h.id === id), 'the server close callback');
     expect(handles(owner)).toEqual(NONE);
     expect(stats().handles).toBe(handlesBefore);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('does not give the owner a server listening on a host: its handle is born after withOwner returned', async () => {
@@ -150,11 +134,11 @@ describe('tcp server', () => {
     expect(handles(owner)).toEqual(NONE);
     await once(server, 'listening');
     expect(handles(owner)).toEqual(NONE);
-    const fresh = snapshot().filter((h) => !baseline.has(h.id) && h.type === 'tcp');
+    const fresh = snapshot().filter((h) => !baseline().has(h.id) && h.type === 'tcp');
     expect(fresh.map((h) => h.owner)).toEqual([null]);
     await closeServer(server);
     await until(() => stats().closing === 0, 'the server close callback');
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 });
 
@@ -172,7 +156,7 @@ describe('tcp client socket and the accepted socket', () => {
     await destroySocket((await accepted)[0] as net.Socket);
     await closeServer(server);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('counts the connected client as one active, referenced tcp handle with a numeric fd', async () => {
@@ -187,7 +171,7 @@ describe('tcp client socket and the accepted socket', () => {
     await destroySocket((await accepted)[0] as net.Socket);
     await closeServer(server);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('does not give the accepted socket to the owner of the server: it is born in a libuv callback', async () => {
@@ -200,13 +184,13 @@ describe('tcp client socket and the accepted socket', () => {
     await once(client, 'connect');
     // Only the server: neither the accepted socket nor the (untagged) client.
     expect(handles(owner)).toEqual(counts(1, 1, 1, 0));
-    const freshTcp = snapshot().filter((h) => !baseline.has(h.id) && h.type === 'tcp');
+    const freshTcp = snapshot().filter((h) => !baseline().has(h.id) && h.type === 'tcp');
     expect(freshTcp.map((h) => h.owner)).toEqual([owner, null, null]);
     await destroySocket(socket);
     await destroySocket(client);
     await closeServer(server);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('drops the client from the ref count after unref()', async () => {
@@ -221,7 +205,7 @@ describe('tcp client socket and the accepted socket', () => {
     await destroySocket((await accepted)[0] as net.Socket);
     await closeServer(server);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('counts the client as closing right after destroy(), before its close callback', async () => {
@@ -237,7 +221,7 @@ describe('tcp client socket and the accepted socket', () => {
     await destroySocket((await accepted)[0] as net.Socket);
     await closeServer(server);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it("counts nothing for the owner in the client close event, which libuv's close callback emits", async () => {
@@ -255,7 +239,7 @@ describe('tcp client socket and the accepted socket', () => {
     expect(inClose).toEqual(NONE);
     await destroySocket((await accepted)[0] as net.Socket);
     await closeServer(server);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 });
 
@@ -269,7 +253,7 @@ describe('pipe (unix socket)', () => {
     expect(ownedShape(owner)).toEqual([{ type: 'pipe', fd: 'number' }]);
     await closeServer(server);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('counts a connecting pipe client as one referenced, not yet active pipe handle with a numeric fd', async () => {
@@ -288,7 +272,7 @@ describe('pipe (unix socket)', () => {
     await destroySocket((await accepted)[0] as net.Socket);
     await closeServer(server);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('does not give the accepted pipe to the owner of the pipe server', async () => {
@@ -300,13 +284,13 @@ describe('pipe (unix socket)', () => {
     const [socket] = (await accepted) as [net.Socket];
     await once(client, 'connect');
     expect(handles(owner)).toEqual(counts(1, 1, 1, 0));
-    const freshPipes = snapshot().filter((h) => !baseline.has(h.id) && h.type === 'pipe');
+    const freshPipes = snapshot().filter((h) => !baseline().has(h.id) && h.type === 'pipe');
     expect(freshPipes.map((h) => h.owner)).toEqual([owner, null, null]);
     await destroySocket(socket);
     await destroySocket(client);
     await closeServer(server);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('drops the pipe server from the ref count after unref()', async () => {
@@ -316,7 +300,7 @@ describe('pipe (unix socket)', () => {
     expect(handles(owner)).toEqual(counts(1, 1, 0, 0));
     await closeServer(server);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('counts a pipe client as closing right after destroy() and as gone in its close event', async () => {
@@ -337,7 +321,7 @@ describe('pipe (unix socket)', () => {
     expect(inClose).toEqual(NONE);
     await destroySocket((await accepted)[0] as net.Socket);
     await closeServer(server);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 });
 
@@ -376,7 +360,7 @@ describe('tty', () => {
     expect(handles(owner)).toEqual(counts(1, 0, 0, 1));
     await closed;
     expect(handles(owner)).toEqual(NONE);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it.skipIf(!hasScript)(
@@ -406,7 +390,7 @@ describe('tty', () => {
         leftovers: [],
       });
       await until(() => stats().closing === 0, 'the child handles to close');
-      await expectBackAtBaseline(baseline);
+      await expectBackAtBaseline(baseline());
     },
   );
 });
@@ -421,7 +405,7 @@ describe('udp', () => {
     expect(ownedShape(owner)).toEqual([{ type: 'udp', fd: 'null' }]);
     socket.close();
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('counts a bound udp socket as one active, referenced udp handle with a numeric fd', async () => {
@@ -433,7 +417,7 @@ describe('udp', () => {
     expect(ownedShape(owner)).toEqual([{ type: 'udp', fd: 'number' }]);
     socket.close();
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('drops the udp socket from the ref count after unref()', async () => {
@@ -445,7 +429,7 @@ describe('udp', () => {
     expect(handles(owner)).toEqual(counts(1, 1, 0, 0));
     socket.close();
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('counts the udp socket as closing right after close() and as gone after the close callback', async () => {
@@ -459,7 +443,7 @@ describe('udp', () => {
     // dgram's 'close' comes on nextTick: wait for the handle to leave the queue.
     await until(() => !snapshot().some((h) => h.id === id), 'the udp close callback');
     expect(handles(owner)).toEqual(NONE);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 });
 
@@ -497,7 +481,7 @@ describe('process', () => {
     ]);
     await endChild(child);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('drops the process handle from the ref count after unref(), not its pipes', async () => {
@@ -507,7 +491,7 @@ describe('process', () => {
     expect(handles(owner)).toEqual(counts(4, 3, 3, 0));
     await endChild(child);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('counts the process handle as closing when exit is emitted and counts nothing after its close callback', async () => {
@@ -524,7 +508,7 @@ describe('process', () => {
     expect(atExit).toEqual([{ type: 'process', closing: true, active: false }]);
     await untilNoHandles(owner);
     expect(handles(owner)).toEqual(NONE);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 });
 
@@ -538,7 +522,7 @@ describe('fs_event (fs.watch)', () => {
     expect(ownedShape(owner)).toEqual([{ type: 'fs_event', fd: 'null' }]);
     watcher.close();
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('drops the watcher from the ref count after unref()', async () => {
@@ -548,7 +532,7 @@ describe('fs_event (fs.watch)', () => {
     expect(handles(owner)).toEqual(counts(1, 1, 0, 0));
     watcher.close();
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('counts the watcher as closing right after close() and as gone after the close callback', async () => {
@@ -560,7 +544,7 @@ describe('fs_event (fs.watch)', () => {
     // FSWatcher's 'close' comes on nextTick: wait for the handle to leave the queue.
     await until(() => !snapshot().some((h) => h.id === id), 'the fs_event close callback');
     expect(handles(owner)).toEqual(NONE);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 });
 
@@ -580,7 +564,7 @@ describe('fs_poll (fs.watchFile)', () => {
     expect(ownedShape(owner)).toEqual([{ type: 'fs_poll', fd: 'null' }]);
     fs.unwatchFile(file, listener);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('drops the stat watcher from the ref count after unref()', async () => {
@@ -591,7 +575,7 @@ describe('fs_poll (fs.watchFile)', () => {
     expect(handles(owner)).toEqual(counts(1, 1, 0, 0));
     fs.unwatchFile(file, listener);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('counts the stat watcher as closing right after unwatchFile() and as gone after the close callback', async () => {
@@ -604,7 +588,7 @@ describe('fs_poll (fs.watchFile)', () => {
     expect(handles(owner)).toEqual(counts(1, 0, 0, 1));
     await until(() => !snapshot().some((h) => h.id === id), 'the fs_poll close callback');
     expect(handles(owner)).toEqual(NONE);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 });
 
@@ -625,7 +609,7 @@ describe('signal', () => {
     expect(ownedShape(owner)).toEqual([{ type: 'signal', fd: 'null' }]);
     process.removeListener(SIGNAL, listener);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('counts no handle for an owner that listens to a signal another listener already holds', async () => {
@@ -640,7 +624,7 @@ describe('signal', () => {
     process.removeListener(SIGNAL, second);
     process.removeListener(SIGNAL, first);
     await until(() => stats().closing === 0, 'the signal close callback');
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it("keeps the shared signal handle on the owner that made it while another listener still uses it", async () => {
@@ -654,7 +638,7 @@ describe('signal', () => {
     expect(handles(owner)).toEqual(counts(1, 1, 0, 0));
     process.removeListener(SIGNAL, other);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('counts the signal handle as closing right after the last listener is removed and as gone after the close callback', async () => {
@@ -666,7 +650,7 @@ describe('signal', () => {
     expect(handles(owner)).toEqual(counts(1, 0, 0, 1));
     await until(() => !snapshot().some((h) => h.id === id), 'the signal close callback');
     expect(handles(owner)).toEqual(NONE);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 });
 
@@ -684,7 +668,7 @@ describe('MessagePort (MessageChannel)', () => {
     port1.close();
     port2.close();
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('refs a port when a message listener is added and drops the ref after unref()', async () => {
@@ -697,7 +681,7 @@ describe('MessagePort (MessageChannel)', () => {
     port1.close();
     port2.close();
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('counts the closed port as closing right after close() while its peer is still active', async () => {
@@ -707,7 +691,7 @@ describe('MessagePort (MessageChannel)', () => {
     expect(handles(owner)).toEqual(counts(2, 1, 0, 1));
     // The peer learns of the close asynchronously and closes itself.
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('counts nothing for the owner in the port close event, which the close callback emits', async () => {
@@ -725,7 +709,7 @@ describe('MessagePort (MessageChannel)', () => {
     // Both ports have left the loop once the last close callback has run.
     expect(inClose).toEqual([]);
     expect(handles(owner)).toEqual(NONE);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 });
 
@@ -745,12 +729,12 @@ describe('Worker', () => {
     const worker = withOwner(owner, () => new Worker(WORKER_CODE, { eval: true }));
     // Message ports: two were transferred to the worker and closed here at once.
     expect(handles(owner)).toEqual(counts(5, 3, 0, 2));
-    const added = snapshot().filter((h) => !baseline.has(h.id) && (h.type !== 'timer' || h.ref));
+    const added = snapshot().filter((h) => !baseline().has(h.id) && (h.type !== 'timer' || h.ref));
     expect(added.map((h) => [h.type, h.owner, h.fd])).toEqual(Array(5).fill(['async', owner, null]));
     await once(worker, 'online');
     await stopWorker(worker);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('keeps three owned async handles while online, none referenced', async () => {
@@ -760,7 +744,7 @@ describe('Worker', () => {
     expect(handles(owner)).toEqual(counts(3, 3, 0, 0));
     await stopWorker(worker);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it("holds the loop through a Node-shared handle: unref() drops the loop ref count, not the owner's", async () => {
@@ -773,7 +757,7 @@ describe('Worker', () => {
     expect(handles(owner)).toEqual(counts(3, 3, 0, 0));
     await stopWorker(worker);
     await untilNoHandles(owner);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 
   it('counts nothing for the owner once the worker has exited and its close callbacks ran', async () => {
@@ -786,7 +770,7 @@ describe('Worker', () => {
     await worker.terminate();
     await untilNoHandles(owner);
     expect(handles(owner)).toEqual(NONE);
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 });
 
@@ -805,6 +789,6 @@ describe('timer', () => {
     expect(timers.every((h) => h.owner === null && h.fd === null)).toBe(true);
     clearTimeout(timeout);
     expect(countsFor(owner)).toMatchObject({ ...NONE, timers: 0 });
-    await expectBackAtBaseline(baseline);
+    await expectBackAtBaseline(baseline());
   });
 });

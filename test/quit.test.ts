@@ -16,7 +16,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   QuitError,
   UnloadCoordinator,
@@ -25,7 +25,7 @@ import {
   type QuitReport,
   type UnloadReport,
 } from '../dist/index.js';
-import { expectBackAtBaseline, loopBaseline } from './helpers.js';
+import { baselinePerTest, closeAfterTest, coordinator, quitCoordinators, rejection, serverModule, uniqueName } from './helpers.js';
 
 // The same instance as the one dist/index.js uses (an ESM import of a dist
 // file from a test is evaluated apart from it).
@@ -34,68 +34,18 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const SCRIPTS = path.join(root, 'test', 'scripts');
 const NOTHING = { total: 0, active: 0, ref: 0, closing: 0, requests: 0, timers: 0 };
 
-let seq = 0;
-const fresh = (what: string) => `quit-${what}-${++seq}`;
+const fresh = (what: string) => uniqueName(`quit-${what}-`);
 
-let baseline: Set<string>;
-const coordinators: UnloadCoordinator[] = [];
-const servers = new Set<net.Server>();
 const tmpDirs: string[] = [];
+let failures: unknown[] = [];
 
-function coordinator(): UnloadCoordinator {
-  const c = new UnloadCoordinator();
-  coordinators.push(c);
-  return c;
-}
-
-beforeEach(() => {
-  baseline = loopBaseline();
+baselinePerTest({
+  async tidy() {
+    ({ failures } = await quitCoordinators());
+    for (const d of tmpDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  },
+  verify: () => expect(failures).toEqual([]),
 });
-
-afterEach(async () => {
-  for (const server of servers) if (server.listening) server.close();
-  servers.clear();
-  const failures: unknown[] = [];
-  for (const c of coordinators.splice(0)) {
-    // quit() again returns the first quit's promise: unload what is left.
-    for (const name of c.names) await c.unload(name, { timeoutMs: 10_000 }).catch((e: unknown) => failures.push(e));
-    await c.quit().catch(() => {});
-  }
-  for (const d of tmpDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-  await expectBackAtBaseline(baseline);
-  expect(failures).toEqual([]);
-});
-
-async function rejection(p: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  return p.then(
-    (value) => {
-      throw new Error(`expected a rejection, got ${JSON.stringify(value)}`);
-    },
-    (error: unknown) => error as Error & Record<string, unknown>,
-  );
-}
-
-/** A module with a listening server; its cleanup closes it unless `stuck`. */
-function serverModule(opts: { stuck?: boolean; deinit?: () => 'done' | 'again' } = {}) {
-  const mod = {
-    server: undefined as net.Server | undefined,
-    async init() {
-      const server = net.createServer();
-      servers.add(server);
-      server.listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      mod.server = server;
-    },
-    cleanup() {
-      if (!opts.stuck) mod.server!.close();
-    },
-    deinit: opts.deinit,
-    release() {
-      mod.server!.close();
-    },
-  };
-  return mod;
-}
 
 // ---------------------------------------------------------------------------
 
@@ -273,8 +223,7 @@ describe('quit() in-process', () => {
 
   it('lists in holding a server of no module, and not the servers of removed modules', async () => {
     const c = coordinator();
-    const unowned = net.createServer();
-    servers.add(unowned);
+    const unowned = closeAfterTest(net.createServer());
     unowned.listen(0, '127.0.0.1');
     await once(unowned, 'listening');
     const fd = (unowned as unknown as { _handle: { fd: number } })._handle.fd;
@@ -301,7 +250,7 @@ describe('quit() in-process', () => {
     const good = fresh('good');
     const stuck = fresh('stuck');
     let free = false;
-    const stuckModule = serverModule({ stuck: true, deinit: () => (free ? 'done' : 'again') });
+    const stuckModule = serverModule({ cleanup() {}, deinit: () => (free ? 'done' : 'again') });
     // Loaded first, unloaded last (reverse order): the good one is removed before the deadline.
     await c.load(stuck, stuckModule);
     await c.load(good, serverModule());
@@ -316,7 +265,7 @@ describe('quit() in-process', () => {
     ]);
     expect(c.names).toEqual([stuck]);
 
-    stuckModule.release();
+    void stuckModule.release();
     free = true;
     expect((await c.unload(stuck)).removed).toBe(true);
   });

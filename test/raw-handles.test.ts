@@ -8,14 +8,13 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { countsByOwner, countsFor, snapshot, stats } from '../dist/index.js';
 import { FIXTURE_PATH, fixtureBaselinePerTest, fsWrite, KIND_NAMES, KINDS, loadFixture, queueWork, type Kind, UV_ENOTSUP } from './fixture.js';
-import { until } from './helpers.js';
+import { uniqueName, until } from './helpers.js';
 
 const fx = loadFixture();
 const ZERO = { total: 0, active: 0, ref: 0, closing: 0, requests: 0, timers: 0 };
 
-let seq = 0;
 /** A fresh owner name per test: ids are permanent, counts must start from nothing. */
-const freshOwner = (what: string) => `raw-handles:${what}:${++seq}`;
+const freshOwner = (what: string) => uniqueName(`raw-handles:${what}:`);
 
 fixtureBaselinePerTest(fx);
 

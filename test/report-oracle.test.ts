@@ -2,7 +2,7 @@
 // the same loop with uv_walk (src/node_report.cc) and prints, per handle, its
 // type, uv_is_active(), uv_has_ref() and address (`0x%016x`, the format of
 // our `id`). The report's `loop` entry is the loop itself, not a handle.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { once } from 'node:events';
@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import { snapshot, withOwner, type HandleInfo } from '../dist/index.js';
-import { expectBackAtBaseline, loopBaseline, until } from './helpers';
+import { baselinePerTest, uniqueName, until } from './helpers';
 
 interface ReportHandle {
   type: string;
@@ -65,15 +65,13 @@ interface Mix {
   dispose(): Promise<void>;
 }
 
-let mixSeq = 0;
 let tmp: string;
 
-beforeEach(() => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'uv-drain-report-'));
-});
-
-afterEach(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
+baselinePerTest({
+  setup() {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'uv-drain-report-'));
+  },
+  tidy: () => fs.rmSync(tmp, { recursive: true, force: true }),
 });
 
 /**
@@ -81,7 +79,7 @@ afterEach(() => {
  * right before the caller observes) a second batch put into closing.
  */
 async function buildMix(): Promise<Mix> {
-  const owner = `report-oracle/${++mixSeq}`;
+  const owner = uniqueName('report-oracle/');
   const tcpServer = withOwner(owner, () => net.createServer().listen(0));
   const port = (tcpServer.address() as net.AddressInfo).port;
   const accepted: net.Socket[] = [];
@@ -142,7 +140,6 @@ async function buildMix(): Promise<Mix> {
 
 describe('snapshot() against process.report', () => {
   it('lists the same handles as the report, address for address and in the same order', async () => {
-    const baseline = loopBaseline();
     const mix = await buildMix();
     const seen = observe();
     const reportIds = seen.report.map((e) => e.address);
@@ -153,11 +150,9 @@ describe('snapshot() against process.report', () => {
       seen.before.map((h) => h.id),
     );
     await mix.dispose();
-    await expectBackAtBaseline(baseline);
   });
 
   it('agrees with the report on type, active and referenced for every stable handle, closing ones included', async () => {
-    const baseline = loopBaseline();
     const mix = await buildMix();
     const seen = observe();
     const ours = stable(seen);
@@ -181,11 +176,9 @@ describe('snapshot() against process.report', () => {
       new Set(['async', 'check', 'fs_event', 'idle', 'pipe', 'prepare', 'process', 'signal', 'tcp', 'timer', 'udp']),
     );
     await mix.dispose();
-    await expectBackAtBaseline(baseline);
   });
 
   it('agrees with the report on the fd of every stable handle the report gives one', async () => {
-    const baseline = loopBaseline();
     const mix = await buildMix();
     const seen = observe();
     const report = new Map(seen.report.map((e) => [e.address, e]));
@@ -194,11 +187,9 @@ describe('snapshot() against process.report', () => {
     // tcp, pipe and udp: the report's socket entries; the mix has live ones of each.
     expect(new Set(withFd.map((h) => h.type))).toEqual(new Set(['tcp', 'pipe', 'udp']));
     await mix.dispose();
-    await expectBackAtBaseline(baseline);
   });
 
   it('agrees with the report that every closing handle is inactive', async () => {
-    const baseline = loopBaseline();
     const mix = await buildMix();
     const seen = observe();
     const report = new Map(seen.report.map((e) => [e.address, e]));
@@ -206,6 +197,5 @@ describe('snapshot() against process.report', () => {
     expect(closing).toHaveLength(5);
     expect(closing.map((h) => [h.id, report.get(h.id)?.is_active])).toEqual(closing.map((h) => [h.id, false]));
     await mix.dispose();
-    await expectBackAtBaseline(baseline);
   });
 });

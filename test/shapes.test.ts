@@ -12,11 +12,11 @@ import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as uv from '../dist/index.js';
 import { binding } from '../dist/native.js';
 import { loadFixture } from './fixture.js';
-import { expectBackAtBaseline, loopBaseline, until } from './helpers.js';
+import { baselinePerTest, until } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 const SHAPES_DIR = fileURLToPath(new URL('./modules/shapes/', import.meta.url));
@@ -40,7 +40,6 @@ const SHAPES = fs
 let tmp: string;
 /** Iterations from each shape's last callback to its removal (printed for the record). */
 const lags: Record<string, number> = {};
-let baseline: Set<string>;
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'uvd-shapes-'));
   process.env.UVD_SHAPES_DIR = tmp;
@@ -51,13 +50,11 @@ afterAll(() => {
 });
 // The host keeps its loop busy with something unrelated, as hosts do.
 let hostWork: NodeJS.Timeout;
-beforeEach(() => {
-  baseline = loopBaseline();
-  hostWork = setInterval(() => {}, 5);
-});
-afterEach(async () => {
-  clearInterval(hostWork);
-  await expectBackAtBaseline(baseline);
+baselinePerTest({
+  setup() {
+    hostWork = setInterval(() => {}, 5);
+  },
+  tidy: () => clearInterval(hostWork),
 });
 
 function lines(file: string): string[] {

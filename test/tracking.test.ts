@@ -1,7 +1,7 @@
 // Owner tracking (trackOwners(true)): handles born in the async
 // continuations of withOwner() code are the owner's; handles Node makes for
 // itself while an owner happens to be current are nobody's.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AsyncResource } from 'node:async_hooks';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { countsByOwner, countsFor, snapshot, trackOwners, withOwner, type HandleInfo } from '../dist/index.js';
-import { expectBackAtBaseline, loopBaseline, until, untilNoHandles } from './helpers';
+import { baselinePerTest, closeServer, destroySocket, until, untilNoHandles } from './helpers';
 
 const FIRST_STDIO_WRITE = fileURLToPath(new URL('./workers/first-stdio-write.mjs', import.meta.url));
 
@@ -33,18 +33,6 @@ function handleWithFd(fd: number | undefined): HandleInfo | undefined {
 
 function fdOf(socket: net.Socket): number | undefined {
   return (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-}
-
-function closeServer(server: net.Server | undefined): Promise<void> {
-  if (server === undefined || !server.listening) return Promise.resolve();
-  return new Promise((resolve) => server.close(() => resolve()));
-}
-
-async function destroySocket(socket: net.Socket | undefined): Promise<void> {
-  if (socket === undefined || socket.closed) return;
-  const closed = once(socket, 'close');
-  socket.destroy();
-  await closed;
 }
 
 /** Runs a child `node` process and collects its output. */
@@ -88,7 +76,6 @@ const atomics = Atomics as unknown as {
 const NOTHING = { total: 0, active: 0, ref: 0, closing: 0, requests: 0, timers: 0 };
 
 describe('owner tracking in async continuations', () => {
-  let baseline: Set<string>;
   const cleanups: Array<() => unknown> = [];
   const owners = new Set<string>();
 
@@ -98,17 +85,14 @@ describe('owner tracking in async continuations', () => {
     return name;
   }
 
-  beforeEach(() => {
-    baseline = loopBaseline();
-  });
-
-  afterEach(async () => {
-    trackOwners(false);
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-    const names = [...owners];
-    owners.clear();
-    for (const name of names) await untilNoHandles(name);
-    await expectBackAtBaseline(baseline);
+  const baseline = baselinePerTest({
+    async tidy() {
+      trackOwners(false);
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+      const names = [...owners];
+      owners.clear();
+      for (const name of names) await untilNoHandles(name);
+    },
   });
 
   it('a server that listens after a DNS lookup of localhost is the owner’s', async () => {
@@ -282,7 +266,7 @@ describe('owner tracking in async continuations', () => {
       await closed;
     });
     const childHandles = snapshot().filter(
-      (h) => !baseline.has(h.id) && !h.closing && (h.type === 'process' || h.type === 'pipe'),
+      (h) => !baseline().has(h.id) && !h.closing && (h.type === 'process' || h.type === 'pipe'),
     );
     expect(childHandles.map((h) => [h.type, h.owner])).toEqual([
       ['pipe', null],
@@ -340,7 +324,7 @@ describe('owner tracking in async continuations', () => {
     cleanups.push(() => closeServer(server));
     await once(server, 'listening');
     expect(countsFor(o)).toEqual(NOTHING);
-    expect(snapshot().filter((h) => !baseline.has(h.id) && h.type === 'tcp')).toMatchObject([{ owner: null }]);
+    expect(snapshot().filter((h) => !baseline().has(h.id) && h.type === 'tcp')).toMatchObject([{ owner: null }]);
   });
 
   it('Node’s delayed-task timer for a task posted inside an owner is nobody’s', async () => {
@@ -354,7 +338,7 @@ describe('owner tracking in async continuations', () => {
       return atomics.waitAsync(cells, 0, 0, 50);
     });
     expect(wait.async).toBe(true);
-    const newTimers = () => snapshot().filter((h) => !baseline.has(h.id) && h.type === 'timer');
+    const newTimers = () => snapshot().filter((h) => !baseline().has(h.id) && h.type === 'timer');
     await until(() => newTimers().length > 0, 'the platform to start its delayed-task timer');
     // (The platform may run another delayed task of its own meanwhile: all are nobody's.)
     expect(newTimers().filter((h) => h.owner !== null || h.ref)).toEqual([]);

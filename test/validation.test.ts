@@ -1,11 +1,11 @@
 // Argument checks of the exported functions, and withOwner's contract around
 // fn: it returns fn's value, rethrows fn's error, and leaves no owner current.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawn, type StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
 import * as net from 'node:net';
 import { countsFor, snapshot, trackOwners, withOwner } from '../dist/index.js';
-import { expectBackAtBaseline, loopBaseline, until, untilNoHandles } from './helpers';
+import { baselinePerTest, closeServer, thrown, uniqueName, until, untilNoHandles } from './helpers';
 
 const NOT_STRINGS: [string, unknown][] = [
   ['a number', 42],
@@ -36,49 +36,25 @@ const NOT_BOOLEANS: [string, unknown][] = [
 
 const TOO_LONG = 'x'.repeat(257);
 
-/** The error `fn` throws (fails the test if it returns). */
-function thrownBy(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a throw, got a return');
-}
+const newOwner = (what: string) => uniqueName(`validation/${what}/`);
 
-let ownerSeq = 0;
-function newOwner(what: string): string {
-  return `validation/${what}/${++ownerSeq}`;
-}
-
-async function closeServer(server: net.Server): Promise<void> {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-}
-
-let baseline: Set<string>;
-beforeEach(() => {
-  trackOwners(false);
-  baseline = loopBaseline();
-});
-afterEach(async () => {
-  await expectBackAtBaseline(baseline);
-});
+const baseline = baselinePerTest({ before: () => trackOwners(false) });
 
 describe('countsFor', () => {
   it.each(NOT_STRINGS)('throws a TypeError naming "owner" for %s', (_what, value) => {
-    const err = thrownBy(() => countsFor(value as string));
+    const err = thrown(() => countsFor(value as string));
     expect(err).toBeInstanceOf(TypeError);
     expect(err.message).toMatch(/"owner"/);
   });
 
   it('throws a RangeError naming "owner" for the empty string', () => {
-    const err = thrownBy(() => countsFor(''));
+    const err = thrown(() => countsFor(''));
     expect(err).toBeInstanceOf(RangeError);
     expect(err.message).toMatch(/"owner"/);
   });
 
   it('throws a RangeError naming "owner" for a 257-character name', () => {
-    const err = thrownBy(() => countsFor(TOO_LONG));
+    const err = thrown(() => countsFor(TOO_LONG));
     expect(err).toBeInstanceOf(RangeError);
     expect(err.message).toMatch(/"owner"/);
   });
@@ -131,7 +107,7 @@ describe('countsFor', () => {
 describe('withOwner', () => {
   it.each(NOT_STRINGS)('throws a TypeError naming "owner" for %s, without calling fn', (_what, value) => {
     let called = false;
-    const err = thrownBy(() => withOwner(value as string, () => (called = true)));
+    const err = thrown(() => withOwner(value as string, () => (called = true)));
     expect(err).toBeInstanceOf(TypeError);
     expect(err.message).toMatch(/"owner"/);
     expect(called).toBe(false);
@@ -139,7 +115,7 @@ describe('withOwner', () => {
 
   it('throws a RangeError naming "owner" for the empty string, without calling fn', () => {
     let called = false;
-    const err = thrownBy(() => withOwner('', () => (called = true)));
+    const err = thrown(() => withOwner('', () => (called = true)));
     expect(err).toBeInstanceOf(RangeError);
     expect(err.message).toMatch(/"owner"/);
     expect(called).toBe(false);
@@ -147,20 +123,20 @@ describe('withOwner', () => {
 
   it('throws a RangeError naming "owner" for a 257-character name, without calling fn', () => {
     let called = false;
-    const err = thrownBy(() => withOwner(TOO_LONG, () => (called = true)));
+    const err = thrown(() => withOwner(TOO_LONG, () => (called = true)));
     expect(err).toBeInstanceOf(RangeError);
     expect(err.message).toMatch(/"owner"/);
     expect(called).toBe(false);
   });
 
   it.each(NOT_FUNCTIONS)('throws a TypeError naming "fn" for %s', (_what, value) => {
-    const err = thrownBy(() => withOwner(newOwner('bad-fn'), value as () => void));
+    const err = thrown(() => withOwner(newOwner('bad-fn'), value as () => void));
     expect(err).toBeInstanceOf(TypeError);
     expect(err.message).toMatch(/"fn"/);
   });
 
   it('names "owner" when both the owner and fn are bad', () => {
-    const err = thrownBy(() => withOwner(42 as unknown as string, 42 as unknown as () => void));
+    const err = thrown(() => withOwner(42 as unknown as string, 42 as unknown as () => void));
     expect(err).toBeInstanceOf(TypeError);
     expect(err.message).toMatch(/"owner"/);
   });
@@ -173,7 +149,7 @@ describe('withOwner', () => {
   it("rethrows fn's error, after which a new handle is not the owner's", async () => {
     const owner = newOwner('throws');
     const boom = new Error('boom');
-    const err = thrownBy(() =>
+    const err = thrown(() =>
       withOwner(owner, () => {
         throw boom;
       }),
@@ -181,7 +157,7 @@ describe('withOwner', () => {
     expect(err).toBe(boom);
     const server = net.createServer().listen(0);
     expect(countsFor(owner).total).toBe(0);
-    expect(snapshot().filter((h) => !baseline.has(h.id) && h.type === 'tcp').map((h) => h.owner)).toEqual([null]);
+    expect(snapshot().filter((h) => !baseline().has(h.id) && h.type === 'tcp').map((h) => h.owner)).toEqual([null]);
     await closeServer(server);
   });
 
@@ -189,7 +165,7 @@ describe('withOwner', () => {
     const owner = newOwner('throws-after-handle');
     let server: net.Server | null = null;
     const boom = new Error('boom');
-    const err = thrownBy(() =>
+    const err = thrown(() =>
       withOwner(owner, () => {
         server = net.createServer().listen(0);
         throw boom;
@@ -209,7 +185,7 @@ describe('withOwner', () => {
       throw boom;
     };
     const server = withOwner(outer, () => {
-      expect(thrownBy(() => withOwner(inner, failInner))).toBe(boom);
+      expect(thrown(() => withOwner(inner, failInner))).toBe(boom);
       return net.createServer().listen(0);
     });
     expect(countsFor(outer).total).toBe(1);
@@ -226,7 +202,7 @@ describe('withOwner', () => {
     const owner = newOwner('failed-spawn');
     const bad = ['pipe', 'not-a-stdio-kind'] as unknown as StdioOptions;
     let inner: unknown = null;
-    const err = thrownBy(() =>
+    const err = thrown(() =>
       withOwner(owner, () => {
         try {
           return spawn(process.execPath, ['-e', ''], { stdio: bad });
@@ -240,11 +216,11 @@ describe('withOwner', () => {
     const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
     const exited = once(child, 'exit');
     try {
-      const processes = snapshot().filter((h) => !baseline.has(h.id) && h.type === 'process');
+      const processes = snapshot().filter((h) => !baseline().has(h.id) && h.type === 'process');
       expect(processes.map((h) => h.owner)).toEqual([null]);
     } finally {
       await exited;
-      await until(() => snapshot().every((h) => baseline.has(h.id) || !h.closing), 'the child handles to close');
+      await until(() => snapshot().every((h) => baseline().has(h.id) || !h.closing), 'the child handles to close');
     }
     expect(countsFor(owner).total).toBe(0);
   });
@@ -252,7 +228,7 @@ describe('withOwner', () => {
 
 describe('trackOwners', () => {
   it.each(NOT_BOOLEANS)('throws a TypeError naming "enabled" for %s', (_what, value) => {
-    const err = thrownBy(() => trackOwners(value as boolean));
+    const err = thrown(() => trackOwners(value as boolean));
     expect(err).toBeInstanceOf(TypeError);
     expect(err.message).toMatch(/"enabled"/);
   });

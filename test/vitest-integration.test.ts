@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withOwner } from '../dist/index.js';
 import { allowLeaks, configureLeakCheck } from '../dist/vitest/index.mjs';
+import { closeServer } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURE = path.join(ROOT, 'test', 'vitest-fixture');
@@ -218,10 +219,6 @@ async function expectExactFailures(pool: 'forks' | 'threads'): Promise<void> {
 }
 
 // ----------------------------------------------------------- matchers ----
-
-function closeServer(server: net.Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
-}
 
 describe('expect(fn).toLeakHandles()', () => {
   it('passes .not when the function closes what it made', async () => {

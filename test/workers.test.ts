@@ -1,7 +1,7 @@
 // Worker threads: each thread's uv-drain sees its own loop (and its own
 // owner names) only, and workers that load uv-drain can be terminated with
 // tagged handles open, or end by themselves, without bringing the process down.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import * as net from 'node:net';
@@ -16,7 +16,7 @@ import {
   type HandleInfo,
   type OwnerCounts,
 } from '../dist/index.js';
-import { expectBackAtBaseline, loopBaseline, untilNoHandles } from './helpers';
+import { baselinePerTest, untilNoHandles } from './helpers';
 
 const OWN_LOOP_WORKER = fileURLToPath(new URL('./workers/own-loop.mjs', import.meta.url));
 const STRESS = fileURLToPath(new URL('./workers/stress.mjs', import.meta.url));
@@ -113,16 +113,7 @@ function summaryOf(stdout: string): StressSummary {
 }
 
 describe('worker threads', () => {
-  let baseline: Set<string>;
-
-  beforeEach(() => {
-    baseline = loopBaseline();
-  });
-
-  afterEach(async () => {
-    trackOwners(false);
-    await expectBackAtBaseline(baseline);
-  });
+  baselinePerTest({ tidy: () => trackOwners(false) });
 
   describe('each thread sees its own loop', () => {
     it('a worker’s snapshot() and the main thread’s snapshot() share no handle', async () => {
