@@ -360,13 +360,10 @@ export class UnloadCoordinator extends EventEmitter {
     watchOwner(
       name,
       (counts) => {
-        if (!isDrained(counts)) return false;
         const before = calledIntoByOthers;
-        calledIntoByOthers = module.callbacksInside().length > 0;
-        if (calledIntoByOthers) {
-          if (!before) updateJsState();
-          return false;
-        }
+        calledIntoByOthers = isDrained(counts) && module.callbacksInside().length > 0;
+        if (calledIntoByOthers !== before) updateJsState();
+        if (!isDrained(counts) || calledIntoByOthers) return false;
         try {
           module.remove();
         } catch (error) {

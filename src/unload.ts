@@ -204,10 +204,11 @@ export class Unload {
   }
 
 
+  // Sets #calledIntoByOthers only while the owner is drained: otherwise a
+  // change of its own accounting is what will come, and wakes the unload.
   #nothingLeft(counts: OwnerCounts): boolean {
-    if (!isDrained(counts)) return false;
-    this.#calledIntoByOthers = this.#module.callbacksInside().length > 0;
-    return !this.#calledIntoByOthers;
+    this.#calledIntoByOthers = isDrained(counts) && this.#module.callbacksInside().length > 0;
+    return isDrained(counts) && !this.#calledIntoByOthers;
   }
 
   #stall(kind: NonNullable<UnloadReport['stalled']>): void {
