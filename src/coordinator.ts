@@ -24,9 +24,10 @@ import {
 import { callerFile } from './code-owners';
 import { deadline, type Deadline } from './deadline';
 import { keyOfId } from './records';
-import { handleCapture, retainStacks, stackOf, takeMatches } from './stacks';
+import { stackOf } from './stack-text';
+import { handleCapture, retainStacks, takeMatches } from './stacks';
 import { Unload, whatIsLeft } from './unload';
-import { isTracking, trackOwners } from './owners';
+import { isTracking, trackOwners } from './owner-scopes';
 import { checkObject, checkOwner, checkTimeout, describe } from './validate';
 import { now } from './clock';
 

@@ -1,7 +1,7 @@
 // uv-drain's own deadlines: never an owner's timer (made with no owner
 // current), never keeping the process alive (unref'd), and Infinity means
 // no timer at all (Node would turn it into 1 ms).
-import { withoutOwner } from './owners';
+import { withoutOwner } from './birth-state';
 import { clearTimeout, setTimeout } from './clock';
 
 export interface Deadline {

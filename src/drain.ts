@@ -8,7 +8,8 @@ import { now } from './clock';
 import { UvDrainError, DrainTimeoutError } from './errors';
 import { binding } from './native';
 import { deadline, type Deadline } from './deadline';
-import { hasRefTimer, jsRequests, ownerRecord, pendingTimers, setActivityListener } from './owners';
+import { setActivityListener } from './owned-work';
+import { hasRefTimer, jsRequests, ownerRecord, pendingTimers } from './owners';
 import { checkObject, checkOwner, checkSignal, checkTimeout } from './validate';
 
 export interface DrainOptions {

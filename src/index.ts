@@ -4,7 +4,7 @@ import { binding, type CApi } from './native';
 
 export { snapshot, stats, countsFor, countsByOwner } from './accounting';
 export type { HandleInfo, LoopStats, OwnerCounts } from './accounting';
-export { withOwner, trackOwners } from './owners';
+export { withOwner, trackOwners } from './owner-scopes';
 export { whenDrained } from './drain';
 export type { DrainOptions, DrainResult } from './drain';
 export * from './errors';

@@ -2,17 +2,11 @@
 // the loop's records and the pending JS timers, with the rules applied.
 import { handleInfo } from './accounting';
 import { binding } from './native';
-import {
-  describeResource,
-  handleCapture,
-  isRunnerMade,
-  isSharedMade,
-  stackOf,
-  takeMatches,
-  timerCapture,
-  uvTypeOf,
-  type Capture,
-} from './stacks';
+import { uvTypeOf } from './births';
+import { isRunnerMade, isSharedMade } from './provenance';
+import { describeResource } from './resource-names';
+import { stackOf } from './stack-text';
+import { handleCapture, takeMatches, timerCapture, type Capture } from './stacks';
 import { isStdioHandle } from './stdio';
 import { keyAt, RECORD, typeAt } from './records';
 import { timerFacts } from './timers';

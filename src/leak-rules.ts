@@ -2,7 +2,8 @@
 // handles, the test runner's and Node's shared machinery's, a library's
 // singleton timer) and the user's ignore options.
 import { NODE_BINARY } from './accounting';
-import { isRunnerMade, isSharedMade, librarySite, type Capture } from './stacks';
+import { isRunnerMade, isSharedMade, librarySite } from './provenance';
+import type { Capture } from './stacks';
 import { isStdioHandle } from './stdio';
 import { keyOfId } from './records';
 import { hasRef, isDone } from './timers';

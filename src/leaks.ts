@@ -6,7 +6,7 @@ import { findLeaks, refTimerCounts, WAITING, type Found } from './leak-find';
 import type { HandleInfo } from './accounting';
 import { UvDrainError } from './errors';
 import { binding } from './native';
-import { withoutOwner } from './owners';
+import { withoutOwner } from './birth-state';
 import { nextEpoch, onTimerBirth, retainStacks, takeMatches, type Capture } from './stacks';
 import { guardStdio } from './stdio';
 import { keysOf } from './records';
@@ -278,7 +278,7 @@ export interface Begun {
 }
 
 function beginCheck(opts: Resolved, accept: Accept | null): Begun {
-  guardStdio(withoutOwner);
+  guardStdio();
   // Timer-heavy code inside a long check: the set forgets the timers that are done.
   const timers = new PendingTimers<true>({ weak: true, pruneAt: PRUNE_TIMERS_AT });
   let releaseStacks: (() => void) | null = null;

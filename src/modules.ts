@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { binding, type CModuleHandle } from './native';
-import { asModule, ownCode, ownerRecord } from './owners';
+import { asModule, ownCode } from './owner-scopes';
+import { ownerRecord } from './owners';
 import { describe } from './validate';
 
 export type DeinitAnswer = 'done' | 'again';

@@ -2,6 +2,7 @@
 // SIGWINCH handle) lazily, on first access. They are Node's, not the owner's
 // that happened to touch them first, and no test's leak. One wrapper around
 // each getter makes them as uv-drain's own and remembers the handles born.
+import { withoutOwner } from './birth-state';
 import { binding } from './native';
 import { keyAt, keysOf, RECORD, typeAt, type HandleKey } from './records';
 
@@ -10,11 +11,10 @@ const stdioHandles = new Map<HandleKey, string>();
 let guarded = false;
 
 /**
- * Wraps the stdio getters once. `asOwn` runs a function as uv-drain's own
- * (owners.ts withoutOwner: nothing it makes is attributed or observed); it is
- * passed in because owners.ts is what calls this first.
+ * Wraps the stdio getters once: each stream is made as uv-drain's own
+ * (withoutOwner: nothing it makes is attributed or observed).
  */
-export function guardStdio(asOwn: <T>(fn: () => T) => T): void {
+export function guardStdio(): void {
   if (guarded) return;
   guarded = true;
   for (const name of ['stdin', 'stdout', 'stderr'] as const) {
@@ -27,7 +27,7 @@ export function guardStdio(asOwn: <T>(fn: () => T) => T): void {
         // Later reads go to Node's own getter (which caches the stream).
         Object.defineProperty(process, name, descriptor);
         const before = keysOf(binding.snapshot(false).records);
-        const stream = asOwn(() => original.call(this));
+        const stream = withoutOwner(() => original.call(this));
         const after = binding.snapshot(false).records;
         for (let r = 0; r < after.length; r += RECORD.fields) {
           const key = keyAt(after, r);

@@ -30,7 +30,8 @@ import { ModuleDeinitError, UnloadTimeoutError, messageOf } from './errors';
 import type { DeinitAnswer, LoadedModule } from './modules';
 import { binding } from './native';
 import { keyOfId } from './records';
-import { handleCapture, stackOf, takeMatches } from './stacks';
+import { stackOf } from './stack-text';
+import { handleCapture, takeMatches } from './stacks';
 import type { LeftHandle, UnloadReport } from './coordinator';
 import { now } from './clock';
 

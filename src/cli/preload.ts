@@ -10,7 +10,7 @@
 import fs = require('node:fs');
 import { isMainThread } from 'node:worker_threads';
 
-import { withoutOwner } from '../owners';
+import { withoutOwner } from '../birth-state';
 import { retainStacks, onTimerBirth } from '../stacks';
 import { PendingTimers } from '../timers';
 import { formatReport } from './format';

@@ -5,7 +5,9 @@ import { snapshot, stats, type HandleInfo, type LoopStats } from '../accounting'
 import { binding } from '../native';
 import { idOf, keyOfId, keysOf } from '../records';
 import { timerFacts, type PendingTimers, type TimerFacts } from '../timers';
-import { handleCapture, stackOf, takeMatches, timerCapture, uvTypeOf } from '../stacks';
+import { uvTypeOf } from '../births';
+import { stackOf } from '../stack-text';
+import { handleCapture, takeMatches, timerCapture } from '../stacks';
 
 /** One handle of the loop. */
 export interface HandleRow extends HandleInfo {
