@@ -29,7 +29,7 @@ import { baselinePerTest, closeAfterTest, coordinator, quitCoordinators, rejecti
 
 // The same instance as the one dist/index.js uses (an ESM import of a dist
 // file from a test is evaluated apart from it).
-const { isTracking } = createRequire(import.meta.url)('../dist/owners.js') as { isTracking(): boolean };
+const { isTracking } = createRequire(import.meta.url)('../dist/owner-scopes.js') as { isTracking(): boolean };
 const root = fileURLToPath(new URL('..', import.meta.url));
 const SCRIPTS = path.join(root, 'test', 'scripts');
 const NOTHING = { total: 0, active: 0, ref: 0, closing: 0, requests: 0, timers: 0 };
