@@ -4,13 +4,16 @@
       "target_name": "uv_drain",
       "sources": [
         "native/addon.cc",
+        "native/constants.cc",
+        "native/handle_path.cc",
         "native/loop_state.cc",
         "native/walk.cc",
         "native/capi.cc",
-        "native/modules.cc",
+        "native/shared_objects.cc",
         "native/probe.cc",
         "native/watcher.cc",
-        "native/c_module.cc"
+        "native/c_module.cc",
+        "native/c_module_ranges.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

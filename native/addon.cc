@@ -1,26 +1,29 @@
 // The Node-API face of uv-drain: one Addon instance per Node environment
-// (main thread or worker), each with the state of its own loop.
+// (main thread or worker), each with the state of its own loop, and the
+// binding's methods over it. Its constant values are made in constants.cc.
 #include <napi.h>
 #include <node_api.h>
 
-#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "c_module.h"
+#include "callbacks.h"
 #include "capi.h"
+#include "constants.h"
+#include "errors.h"
+#include "handle_path.h"
+#include "js_arrays.h"
 #include "loop_state.h"
-#include "modules.h"
 #include "probe.h"
+#include "shared_objects.h"
 #include "walk.h"
 #include "watcher.h"
 
 namespace uvdrain {
 
 namespace {
-
-constexpr int kScratchSize = 8;
 
 uv_loop_t* LoopOf(Napi::Env env) {
   uv_loop_t* loop = nullptr;
@@ -53,39 +56,6 @@ class Addon : public Napi::Addon<Addon> {
     // V8 for Data() on every call costs ~50 ns on the hot path.
     scratch_data_ = scratch_.Value().IsEmpty() ? scratch_fallback_ : scratch_.Value().Data();
 
-    Napi::Array types = Napi::Array::New(env);
-    for (int t = UV_UNKNOWN_HANDLE + 1; t < UV_HANDLE_TYPE_MAX; t++)
-      types.Set(t, Napi::String::New(env, uv_handle_type_name(static_cast<uv_handle_type>(t))));
-    types.Set(uint32_t{0}, Napi::String::New(env, "unknown"));
-
-    Napi::Object caps = Napi::Object::New(env);
-    caps.Set("uvVersion", Napi::String::New(env, uv_version_string()));
-    caps.Set("tagging", Napi::Boolean::New(env, LayoutProbeOk()));
-    caps.Set("modules", Napi::Boolean::New(env, ModuleAttributionSupported()));
-    caps.Set("capiVersion", Napi::Number::New(env, UV_DRAIN_API_VERSION));
-
-    // Where each field of a snapshot record sits (walk.h), so that JS never
-    // retypes the layout (src/records.ts).
-    Napi::Object record = Napi::Object::New(env);
-    record.Set("fields", kRecordFields);
-    record.Set("addrHi", static_cast<int>(kAddrHi));
-    record.Set("addrLo", static_cast<int>(kAddrLo));
-    record.Set("type", static_cast<int>(kType));
-    record.Set("bits", static_cast<int>(kBits));
-    record.Set("fd", static_cast<int>(kFd));
-    record.Set("owner", static_cast<int>(kOwnerIndex));
-    record.Set("module", static_cast<int>(kModule));
-    record.Set("bitActive", kBitActive);
-    record.Set("bitRef", kBitRef);
-    record.Set("bitClosing", kBitClosing);
-
-    // libuv's error codes by name (EAGAIN: -11 on Linux), so that JS never
-    // retypes a number the C side returns.
-    Napi::Object uv_errors = Napi::Object::New(env);
-#define UVD_EXPORT_ERROR(name, _) uv_errors.Set(#name, Napi::Number::New(env, UV_##name));
-    UV_ERRNO_MAP(UVD_EXPORT_ERROR)
-#undef UVD_EXPORT_ERROR
-
     DefineAddon(exports, {
         InstanceMethod("ownerId", &Addon::OwnerId),
         InstanceMethod("ownerName", &Addon::OwnerName),
@@ -108,12 +78,17 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("watchIteration", &Addon::WatchIteration),
         InstanceMethod("watchedCounts", &Addon::WatchedCounts),
         InstanceMethod("watcherHasHandle", &Addon::WatcherHasHandle),
-        InstanceMethod("handlePath", &Addon::HandlePath),
+        InstanceMethod("handlePath", &Addon::HandlePathMethod),
         InstanceValue("scratch", scratch_.Value()),
-        InstanceValue("typeNames", types),
-        InstanceValue("capabilities", caps),
-        InstanceValue("uvErrors", uv_errors),
-        InstanceValue("recordLayout", record),
+        InstanceValue("typeNames", TypeNames(env)),
+        InstanceValue("capabilities", Capabilities(env)),
+        InstanceValue("uvErrors", UvErrors(env)),
+        InstanceValue("recordLayout", RecordLayout(env)),
+        InstanceValue("countsLayout", CountsLayout(env)),
+        InstanceValue("statsLayout", StatsLayout(env)),
+        InstanceValue("ownerRowLayout", OwnerRowLayout(env)),
+        InstanceValue("matchLayout", MatchLayout(env)),
+        InstanceValue("addressLayout", AddressLayout(env)),
         InstanceValue("capi", Napi::External<uv_drain_api_t>::New(
                                   env, const_cast<uv_drain_api_t*>(CApiTable()))),
     });
@@ -131,19 +106,11 @@ class Addon : public Napi::Addon<Addon> {
   // ownerId(name: string): number (validated in TypeScript)
   Napi::Value OwnerId(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!info[0].IsString()) {
-      Napi::TypeError::New(env, "owner must be a string").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+    if (!info[0].IsString()) return ThrowTypeError(env, "owner must be a string");
     std::string name = info[0].As<Napi::String>().Utf8Value();
     uint32_t id = 0;
     int err = state_->OwnerId(name.data(), name.size(), &id);
-    if (err != 0) {
-      Napi::Error e = Napi::Error::New(env, uv_strerror(err));
-      e.Set("code", Napi::String::New(env, uv_err_name(err)));
-      e.ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+    if (err != 0) return ThrowCoded(env, uv_err_name(err), uv_strerror(err));
     return Napi::Number::New(env, id);
   }
 
@@ -151,7 +118,7 @@ class Addon : public Napi::Addon<Addon> {
     return Napi::String::New(info.Env(), state_->OwnerName(ArgU32(info, 0)));
   }
 
-  // countsFor(id): fills scratch[0..4] = total, active, ref, closing, requests.
+  // countsFor(id): puts the owner's counts in the scratch array (CountsSlot).
   Napi::Value CountsForOwner(const Napi::CallbackInfo& info) {
     uint32_t id = ArgU32(info, 0);
     state_->ResolveBirths(false);
@@ -161,17 +128,12 @@ class Addon : public Napi::Addon<Addon> {
       c = state_->CountsFor(id);
       requests = state_->Requests(id);
     }
-    double* s = Scratch();
-    s[0] = c.total;
-    s[1] = c.active;
-    s[2] = c.ref;
-    s[3] = c.closing;
-    s[4] = static_cast<double>(requests);
+    PutCounts(Scratch(), c, requests);
     return info.Env().Undefined();
   }
 
-  // countsByOwner(): Float64Array of [index, total, active, ref, closing,
-  // requests] for every owner with a live handle or request.
+  // countsByOwner(): Float64Array of an OwnerRowField row for every owner
+  // with a live handle or request.
   Napi::Value CountsByOwnerMethod(const Napi::CallbackInfo& info) {
     state_->ResolveBirths(false);
     std::vector<Counts> counts(state_->OwnerCount());
@@ -180,9 +142,10 @@ class Addon : public Napi::Addon<Addon> {
     for (uint32_t i = 1; i < counts.size(); i++) {
       int64_t requests = state_->Requests(state_->IdOfIndex(i));
       if (counts[i].total == 0 && requests == 0) continue;
-      out.insert(out.end(), {static_cast<double>(i), static_cast<double>(counts[i].total),
-                             static_cast<double>(counts[i].active), static_cast<double>(counts[i].ref),
-                             static_cast<double>(counts[i].closing), static_cast<double>(requests)});
+      size_t at = out.size();
+      out.resize(at + kOwnerRowFields);
+      out[at + kOwnerRowIndex] = i;
+      PutCounts(&out[at + kOwnerRowCounts], counts[i], requests);
     }
     Napi::Float64Array arr = Napi::Float64Array::New(info.Env(), out.size());
     // Allocation fails while a worker is being terminated: give up quietly.
@@ -191,27 +154,28 @@ class Addon : public Napi::Addon<Addon> {
     return arr;
   }
 
-  // stats(): fills scratch[0..5] = handles, active, ref, closing, activeReqs, alive.
+  // stats(): puts the loop's totals in the scratch array (StatsSlot).
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     LoopStats st = StatsOf(state_->loop());
     double* s = Scratch();
-    s[0] = st.handles.total;
-    s[1] = st.handles.active;
-    s[2] = st.handles.ref;
-    s[3] = st.handles.closing;
-    s[4] = st.active_reqs;
-    s[5] = st.alive ? 1 : 0;
+    s[kStatHandles] = st.handles.total;
+    s[kStatActive] = st.handles.active;
+    s[kStatRef] = st.handles.ref;
+    s[kStatClosing] = st.handles.closing;
+    s[kStatActiveReqs] = st.active_reqs;
+    s[kStatAlive] = st.alive ? 1 : 0;
     return info.Env().Undefined();
   }
 
-  // snapshot(withModules): { records: Float64Array, modules: string[] }
+  // snapshot(withSharedObjects): { records: Float64Array (RecordField),
+  // sharedObjects: string[] (the paths records name by index) }
   Napi::Value SnapshotMethod(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     state_->ResolveBirths(false);
-    bool with_modules = ModuleAttributionSupported() &&
+    bool with_objects = CallbackFieldsKnown() &&
                         !(info[0].IsBoolean() && !info[0].As<Napi::Boolean>().Value());
     std::vector<double> records;
-    Snapshot(state_.get(), &modules_, with_modules, &records);
+    Snapshot(state_.get(), &shared_objects_, with_objects, &records);
     Napi::Float64Array arr = Napi::Float64Array::New(env, records.size());
     if (arr.IsEmpty()) return env.Undefined();  // worker being terminated
     std::copy(records.begin(), records.end(), arr.Data());
@@ -219,17 +183,18 @@ class Addon : public Napi::Addon<Addon> {
     // while a worker is terminated, and node-addon-api's Set would make that
     // failure fatal. Then the snapshot is simply not returned.
     napi_value names, result, name;
-    if (napi_create_array_with_length(env, modules_.Names().size(), &names) != napi_ok ||
+    const std::vector<std::string>& paths = shared_objects_.Names();
+    if (napi_create_array_with_length(env, paths.size(), &names) != napi_ok ||
         napi_create_object(env, &result) != napi_ok)
       return env.Undefined();
-    for (size_t i = 0; i < modules_.Names().size(); i++) {
-      const std::string& n = modules_.Names()[i];
+    for (size_t i = 0; i < paths.size(); i++) {
+      const std::string& n = paths[i];
       if (napi_create_string_utf8(env, n.data(), n.size(), &name) != napi_ok ||
           napi_set_element(env, names, static_cast<uint32_t>(i), name) != napi_ok)
         return env.Undefined();
     }
     if (napi_set_named_property(env, result, "records", arr) != napi_ok ||
-        napi_set_named_property(env, result, "modules", names) != napi_ok)
+        napi_set_named_property(env, result, "sharedObjects", names) != napi_ok)
       return env.Undefined();
     return Napi::Value(env, result);
   }
@@ -259,17 +224,18 @@ class Addon : public Napi::Addon<Addon> {
     return info.Env().Undefined();
   }
 
-  // takeMatches(): Float64Array of [seq, addrHi, addrLo] per matched birth.
+  // takeMatches(): Float64Array of a MatchField row per matched birth.
   Napi::Value TakeMatches(const Napi::CallbackInfo& info) {
     state_->ResolveBirths(false);
     auto matches = state_->TakeMatches();
-    Napi::Float64Array arr = Napi::Float64Array::New(info.Env(), matches.size() * 3);
+    Napi::Float64Array arr = Napi::Float64Array::New(info.Env(), matches.size() * kMatchFields);
     if (arr.IsEmpty()) return info.Env().Undefined();  // worker being terminated
-    for (size_t i = 0; i < matches.size(); i++) {
-      uint64_t addr = reinterpret_cast<uintptr_t>(matches[i].second);
-      arr[i * 3] = static_cast<double>(matches[i].first);
-      arr[i * 3 + 1] = static_cast<double>(addr >> 32);
-      arr[i * 3 + 2] = static_cast<double>(addr & 0xffffffffu);
+    double* row = arr.Data();
+    for (const auto& match : matches) {
+      row[kMatchSeq] = static_cast<double>(match.first);
+      row[kMatchAddrHi] = AddrHi(match.second);
+      row[kMatchAddrLo] = AddrLo(match.second);
+      row += kMatchFields;
     }
     return arr;
   }
@@ -318,10 +284,15 @@ class Addon : public Napi::Addon<Addon> {
     return Napi::Boolean::New(info.Env(), watcher_->Recount());
   }
 
-  // watchedCounts(id): fills scratch[0..4] from the watcher's last recount
-  // (no walk); false if `id` is not watched.
+  // watchedCounts(id): puts the counts of the watcher's last recount in the
+  // scratch array as countsFor() does (no walk); false if `id` is not
+  // watched.
   Napi::Value WatchedCounts(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), watcher_->LastCounts(ArgU32(info, 0), Scratch()));
+    Counts c;
+    int64_t requests = 0;
+    bool watched = watcher_->LastCounts(ArgU32(info, 0), &c, &requests);
+    if (watched) PutCounts(Scratch(), c, requests);
+    return Napi::Boolean::New(info.Env(), watched);
   }
 
   Napi::Value WatchIteration(const Napi::CallbackInfo& info) {
@@ -332,49 +303,15 @@ class Addon : public Napi::Addon<Addon> {
     return Napi::Boolean::New(info.Env(), watcher_->HasHandle());
   }
 
-  // handlePath(addrHi, addrLo): the path libuv keeps for the live handle at
-  // that address — what an fs.watch or fs.watchFile watches, a pipe's name
-  // (or its peer's) — or undefined. The handle is looked up in the loop's
-  // queue first: an address that is no longer a handle is never read (see
-  // docs/libuv-internals.md, "Public calls made on found handles").
-  Napi::Value HandlePath(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    uintptr_t addr = (static_cast<uintptr_t>(ArgU32(info, 0)) << 32) | ArgU32(info, 1);
-    uv_handle_t* found = nullptr;
-    ForEachHandle(state_->loop(), [&](uv_handle_t* h) {
-      if (reinterpret_cast<uintptr_t>(h) == addr) found = h;
-    });
-    if (found == nullptr || uv_is_closing(found)) return env.Undefined();
-    char buf[4096];
-    size_t size = sizeof(buf);
-    int err = UV_EINVAL;
-    switch (found->type) {
-      case UV_FS_EVENT:
-        err = uv_fs_event_getpath(reinterpret_cast<uv_fs_event_t*>(found), buf, &size);
-        break;
-      case UV_FS_POLL:
-        err = uv_fs_poll_getpath(reinterpret_cast<uv_fs_poll_t*>(found), buf, &size);
-        break;
-      case UV_NAMED_PIPE:
-        err = uv_pipe_getsockname(reinterpret_cast<uv_pipe_t*>(found), buf, &size);
-        if (err == 0 && size == 0) {
-          size = sizeof(buf);
-          err = uv_pipe_getpeername(reinterpret_cast<uv_pipe_t*>(found), buf, &size);
-        }
-        break;
-      default:
-        break;
-    }
-    if (err != 0 || size == 0) return env.Undefined();
-    // A pipe name may be abstract (a leading NUL) or unterminated.
-    std::string path(buf, strnlen(buf, size));
-    if (path.empty()) return env.Undefined();
-    return Napi::String::New(env, path);
+  // handlePath(addrHi, addrLo): see handle_path.h; undefined when none.
+  Napi::Value HandlePathMethod(const Napi::CallbackInfo& info) {
+    std::string path = HandlePath(state_->loop(), AddressOf(ArgU32(info, 0), ArgU32(info, 1)));
+    return path.empty() ? info.Env().Undefined() : Napi::String::New(info.Env(), path);
   }
 
   std::unique_ptr<LoopState> state_;
   std::unique_ptr<DrainWatcher> watcher_;
-  ModuleIndex modules_;
+  SharedObjectIndex shared_objects_;
   Napi::Reference<Napi::Float64Array> scratch_;
   double* scratch_data_ = nullptr;
   double scratch_fallback_[kScratchSize] = {};  // if V8 refused the array

@@ -1,3 +1,5 @@
+// The C API table (capi.h): each entry finds its loop's state and checks its
+// arguments and thread.
 #include "capi.h"
 
 #include <cstring>

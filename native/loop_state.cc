@@ -1,3 +1,5 @@
+// Per-loop state (loop_state.h): the registry of loops, owner ids and their
+// salts, tags, and the matching of announced births to their handles.
 #include "loop_state.h"
 
 #include <random>

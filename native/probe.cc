@@ -1,3 +1,4 @@
+// The load-time layout probe (probe.h): its steps, on a private loop.
 #include "probe.h"
 
 #include <cstdlib>

@@ -1,3 +1,4 @@
+// The whole-loop traversals: stats, counts by owner, snapshot records.
 #include "walk.h"
 
 namespace uvdrain {
@@ -23,13 +24,12 @@ void CountsByOwner(const LoopState& state, std::vector<Counts>* counts) {
   });
 }
 
-void Snapshot(LoopState* state, ModuleIndex* modules, bool with_modules,
+void Snapshot(LoopState* state, SharedObjectIndex* objects, bool with_objects,
               std::vector<double>* out) {
-  if (with_modules) modules->Refresh();
+  if (with_objects) objects->Refresh();
   const uint32_t owners = static_cast<uint32_t>(state->OwnerCount());
   const uint32_t salt = state->IdOfIndex(0);
   ForEachHandle(state->loop(), [&](uv_handle_t* h) {
-    uint64_t addr = reinterpret_cast<uintptr_t>(h);
     int bits = ((h->flags & kFlagActive) ? kBitActive : 0) |
                ((h->flags & kFlagRef) ? kBitRef : 0) |
                (IsClosing(h) ? kBitClosing : 0);
@@ -38,13 +38,16 @@ void Snapshot(LoopState* state, ModuleIndex* modules, bool with_modules,
     uint32_t tag = TagOf(h);
     uint32_t index = tag & kIndexMask;
     if ((tag & ~kIndexMask) != salt || index >= owners) index = 0;
-    out->push_back(static_cast<double>(addr >> 32));
-    out->push_back(static_cast<double>(addr & 0xffffffffu));
-    out->push_back(static_cast<double>(h->type));
-    out->push_back(bits);
-    out->push_back(fd_value);
-    out->push_back(index);
-    out->push_back(with_modules ? modules->Of(h) : -1);
+    size_t at = out->size();
+    out->resize(at + kRecordFields);
+    double* record = out->data() + at;
+    record[kRecordAddrHi] = AddrHi(h);
+    record[kRecordAddrLo] = AddrLo(h);
+    record[kRecordType] = static_cast<double>(h->type);
+    record[kRecordBits] = bits;
+    record[kRecordFd] = fd_value;
+    record[kRecordOwner] = index;
+    record[kRecordSharedObject] = with_objects ? objects->Of(h) : -1;
   });
 }
 

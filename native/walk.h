@@ -5,7 +5,8 @@
 #include <vector>
 
 #include "loop_state.h"
-#include "modules.h"
+#include "js_arrays.h"
+#include "shared_objects.h"
 
 namespace uvdrain {
 
@@ -20,12 +21,10 @@ LoopStats StatsOf(uv_loop_t* loop);
 // counts[index] for every owner index (index 0: handles with no owner).
 void CountsByOwner(const LoopState& state, std::vector<Counts>* counts);
 
-// One record per handle, as doubles (exact up to 2^53) so that JavaScript can
-// read them from one Float64Array without an object per handle.
-constexpr int kRecordFields = 7;
-enum RecordField { kAddrHi, kAddrLo, kType, kBits, kFd, kOwnerIndex, kModule };
-constexpr int kBitActive = 1, kBitRef = 2, kBitClosing = 4;
-void Snapshot(LoopState* state, ModuleIndex* modules, bool with_modules,
+// Appends one record per handle (RecordField, js_arrays.h). With
+// `with_objects`, each names the shared object it calls back into, as an
+// index into objects->Names(); else -1.
+void Snapshot(LoopState* state, SharedObjectIndex* objects, bool with_objects,
               std::vector<double>* out);
 
 // The floor for benchmarks: a read-only traversal that only counts.

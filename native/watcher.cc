@@ -1,3 +1,5 @@
+// The drain watcher (watcher.h): its prepare handle, the recount of watched
+// owners and the callback into JS.
 #include "watcher.h"
 
 #include <algorithm>
@@ -102,14 +104,11 @@ void DrainWatcher::OnPrepareThunk(uv_prepare_t* handle) {
   if (box->watcher != nullptr) box->watcher->OnPrepare();
 }
 
-bool DrainWatcher::LastCounts(uint32_t id, double* out) const {
+bool DrainWatcher::LastCounts(uint32_t id, Counts* counts, int64_t* requests) const {
   for (const Watched& w : watched_) {
     if (w.id != id || w.last_requests < 0) continue;
-    out[0] = w.last.total;
-    out[1] = w.last.active;
-    out[2] = w.last.ref;
-    out[3] = w.last.closing;
-    out[4] = static_cast<double>(w.last_requests);
+    *counts = w.last;
+    *requests = w.last_requests;
     return true;
   }
   return false;

@@ -39,10 +39,10 @@ class DrainWatcher {
     hold_js_ = hold_js;
     Recount();
   }
-  // The counts of watched owner `id` as of the last recount (every callback
-  // to JS follows one): fills `out` with total, active, ref, closing,
-  // requests. False if `id` is not watched.
-  bool LastCounts(uint32_t id, double* out) const;
+  // The counts and native requests of watched owner `id` as of the last
+  // recount (every callback to JS follows one). False if `id` is not
+  // watched.
+  bool LastCounts(uint32_t id, Counts* counts, int64_t* requests) const;
   // Recounts now (after JS ran owner code) and sets the handle's ref.
   // Returns whether a watched owner's counts changed.
   bool Recount();

@@ -22,7 +22,10 @@ export interface HandleInfo {
   fd: number | null;
   /** The owner tag, or null. */
   owner: string | null;
-  /** Path of the shared object holding the callback the handle will call next, or null. */
+  /**
+   * The shared object (the node binary, an addon, a C module's .so...) holding the callback the handle
+   * will call next, by its real path, or null. The name `module` is kept for the shared object.
+   */
   module: string | null;
 }
 
@@ -51,19 +54,22 @@ export interface OwnerCounts {
 }
 
 const scratch = binding.scratch;
+const COUNTS = binding.countsLayout;
+const STATS = binding.statsLayout;
+const OWNER_ROW = binding.ownerRowLayout;
 
 /** Every handle uv_walk visits on this thread's loop, in creation order. */
 export function snapshot(): HandleInfo[] {
-  const { records, modules } = binding.snapshot(true);
+  const { records, sharedObjects } = binding.snapshot(true);
   const out: HandleInfo[] = new Array(records.length / RECORD.fields);
-  for (let i = 0, r = 0; r < records.length; i++, r += RECORD.fields) out[i] = handleInfo(records, r, modules);
+  for (let i = 0, r = 0; r < records.length; i++, r += RECORD.fields) out[i] = handleInfo(records, r, sharedObjects);
   return out;
 }
 
-/** The HandleInfo of the record at offset `r` of binding.snapshot()'s records. */
-export function handleInfo(records: Float64Array, r: number, modules: string[]): HandleInfo {
+/** The HandleInfo of the record at offset `r` of binding.snapshot()'s records; `sharedObjects` is its paths. */
+export function handleInfo(records: Float64Array, r: number, sharedObjects: string[]): HandleInfo {
   const fd = records[r + RECORD.fd]!;
-  const module = records[r + RECORD.module]!;
+  const sharedObject = records[r + RECORD.sharedObject]!;
   const bits = records[r + RECORD.bits]!;
   return {
     id: idOf(keyAt(records, r)),
@@ -73,7 +79,7 @@ export function handleInfo(records: Float64Array, r: number, modules: string[]):
     closing: (bits & RECORD.bitClosing) !== 0,
     fd: fd < 0 ? null : fd,
     owner: ownerNameOf(records[r + RECORD.owner]!),
-    module: module < 0 ? null : modules[module]!,
+    module: sharedObject < 0 ? null : sharedObjects[sharedObject]!,
   };
 }
 
@@ -81,12 +87,12 @@ export function handleInfo(records: Float64Array, r: number, modules: string[]):
 export function stats(): LoopStats {
   binding.stats();
   return {
-    handles: scratch[0],
-    active: scratch[1],
-    ref: scratch[2],
-    closing: scratch[3],
-    activeReqs: scratch[4],
-    alive: scratch[5] !== 0,
+    handles: scratch[STATS.handles]!,
+    active: scratch[STATS.active]!,
+    ref: scratch[STATS.ref]!,
+    closing: scratch[STATS.closing]!,
+    activeReqs: scratch[STATS.activeReqs]!,
+    alive: scratch[STATS.alive] !== 0,
   };
 }
 
@@ -112,21 +118,22 @@ export function countsFor(owner: string): OwnerCounts {
 export function countsOfWatched(owner: string): OwnerCounts {
   const record = existingOwner(owner);
   if (record === undefined || !binding.watchedCounts(record.id)) return countsFor(owner);
-  return countsFromScratch(jsRequests(record), pendingTimers(record));
+  return countsAt(scratch, 0, jsRequests(record), pendingTimers(record));
 }
 
 function countsOfId(id: number, jsReqs: number, timers: number): OwnerCounts {
   binding.countsFor(id);
-  return countsFromScratch(jsReqs, timers);
+  return countsAt(scratch, 0, jsReqs, timers);
 }
 
-function countsFromScratch(jsReqs: number, timers: number): OwnerCounts {
+/** The native counts at `at` (`countsLayout`), plus what JS counts. */
+function countsAt(array: Float64Array, at: number, jsReqs: number, timers: number): OwnerCounts {
   return {
-    total: scratch[0],
-    active: scratch[1],
-    ref: scratch[2],
-    closing: scratch[3],
-    requests: scratch[4] + jsReqs,
+    total: array[at + COUNTS.total]!,
+    active: array[at + COUNTS.active]!,
+    ref: array[at + COUNTS.ref]!,
+    closing: array[at + COUNTS.closing]!,
+    requests: array[at + COUNTS.requests]! + jsReqs,
     timers,
   };
 }
@@ -140,17 +147,10 @@ function nativeIdOf(owner: string): number {
 export function countsByOwner(): Record<string, OwnerCounts> {
   const packed = binding.countsByOwner();
   const out: Record<string, OwnerCounts> = Object.create(null);
-  for (let r = 0; r < packed.length; r += 6) {
-    const name = ownerNameOf(packed[r] & OWNER_INDEX_MASK);
+  for (let r = 0; r < packed.length; r += OWNER_ROW.fields) {
+    const name = ownerNameOf(packed[r + OWNER_ROW.index]! & OWNER_INDEX_MASK);
     if (name === null) continue;
-    out[name] = {
-      total: packed[r + 1],
-      active: packed[r + 2],
-      ref: packed[r + 3],
-      closing: packed[r + 4],
-      requests: packed[r + 5],
-      timers: 0,
-    };
+    out[name] = countsAt(packed, r + OWNER_ROW.counts, 0, 0);
   }
   for (const record of knownOwners()) {
     const requests = jsRequests(record);

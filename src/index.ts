@@ -30,6 +30,7 @@ export const capi: CApi = binding.capi;
 export const capabilities: Readonly<{
   uvVersion: string;
   tagging: boolean;
+  /** `HandleInfo.module` can be known: the shared object a handle's callback lives in (libuv 1.44 to 1.52). */
   modules: boolean;
   capiVersion: number;
 }> = Object.freeze({ ...binding.capabilities });

@@ -52,14 +52,14 @@ export function findLeaks(opts: Resolved, state: Begun, final: boolean): Found |
   const leaks: Leak[] = [];
   const captures: (Capture | undefined)[] = [];
   if (fresh.length > 0) {
-    // Modules too now, for the fresh handles only: one more walk, no object per handle.
+    // Shared objects too now, for the fresh handles only: one more walk, no object per handle.
     const full = binding.snapshot(true);
     const records = full.records;
     const wanted = new Set(fresh.map((r) => keyAt(now, r)));
     for (let r = 0; r < records.length; r += RECORD.fields) {
       const key = keyAt(records, r);
       if (!wanted.has(key)) continue; // older, or born between the two walks
-      const info = handleInfo(records, r, full.modules);
+      const info = handleInfo(records, r, full.sharedObjects);
       const matching = opts.tracking ? capturedAs(key, info.type) : undefined;
       leaks.push({
         kind: 'handle',

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
+import { cModule } from './c-module';
 import { binding, type CModuleHandle } from './native';
 import { asModule, ownCode } from './owner-scopes';
 import { ownerRecord } from './owners';
@@ -223,7 +224,7 @@ function jsModule(name: string, mod: JsModule, cjsFile: string | undefined, rele
 }
 
 function openNative(name: string, file: string, symbols: string): LoadedModule {
-  const c = binding.cmodule;
+  const c = cModule;
   const handle: CModuleHandle = c.open(file, symbols, ownerRecord(name).id, name);
   let closed = false;
   const check = (what: string, rc: number) => {

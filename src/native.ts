@@ -15,30 +15,48 @@ export interface CModuleHandle {
   readonly __cmodule: unique symbol;
 }
 
+/** What still holds a C module that close() refused to dlclose. */
+export interface CModuleHeld {
+  /** The live handles whose callbacks (or memory) lie inside the module (`addressLayout` rows). */
+  handles: Float64Array;
+  /** The owner's requests counted through the C API. */
+  requests: number;
+}
+
+/** The C module binding as native code gives it; src/c-module.ts is the one the rest of uv-drain uses. */
 export interface CModuleBinding {
+  readonly abi: number;
   open(path: string, symbols: string, ownerId: number, ownerName?: string): CModuleHandle;
   init(h: CModuleHandle): number;
   cleanup(h: CModuleHandle): number;
   deinit(h: CModuleHandle): number;
-  /** Ids of live handles whose callbacks (or memory) lie inside the module. */
-  callbacksInside(h: CModuleHandle): string[];
-  close(h: CModuleHandle): void;
+  /** The live handles whose callbacks (or memory) lie inside the module (`addressLayout` rows). */
+  callbacksInside(h: CModuleHandle): Float64Array;
+  /** undefined once dlclosed (or already closed); what holds the module when it refused. */
+  close(h: CModuleHandle): CModuleHeld | undefined;
   path(h: CModuleHandle): string;
   name(h: CModuleHandle): string;
 }
 
+/** Where each field sits in a row of one of the binding's number arrays (native/js_arrays.h). */
+type Layout<Field extends string> = Readonly<Record<Field | 'fields', number>>;
+
 export interface Binding {
   ownerId(name: string): number;
   ownerName(index: number): string;
+  /** Puts the owner's counts in `scratch` (`countsLayout`). */
   countsFor(id: number): void;
+  /** An `ownerRowLayout` row per owner with a live handle or request. */
   countsByOwner(): Float64Array;
+  /** Puts the loop's totals in `scratch` (`statsLayout`). */
   stats(): void;
-  snapshot(withModules: boolean): { records: Float64Array; modules: string[] };
+  /** `recordLayout` rows; `sharedObjects`: the paths the records' `sharedObject` field indexes. */
+  snapshot(withSharedObjects: boolean): { records: Float64Array; sharedObjects: string[] };
   bareTraversal(): number;
   /** Returns the birth's sequence number (-1 if not recorded). */
   noteBirth(id: number, uvType: number, deferred: boolean): number;
   setRecordMatches(on: boolean): void;
-  /** [seq, addrHi, addrLo] per birth matched since the last call (while recording). */
+  /** A `matchLayout` row per birth matched since the last call (while recording). */
   takeMatches(): Float64Array;
   resolveBirths(final: boolean): void;
   nextBirth(): number;
@@ -49,32 +67,33 @@ export interface Binding {
   setWatchJsState(everyIteration: boolean, holdJs: boolean): void;
   watchRecount(): boolean;
   watchIteration(): number;
-  /** Fills scratch[0..4] from the watcher's last recount of `id` (no walk); false if not watched. */
+  /** Puts the counts of the watcher's last recount of `id` in `scratch` as countsFor() does (no walk); false if not watched. */
   watchedCounts(id: number): boolean;
   watcherHasHandle(): boolean;
   /** The path of the live fs_event, fs_poll or pipe handle at that address, if libuv keeps one. */
   handlePath(addrHi: number, addrLo: number): string | undefined;
   readonly scratch: Float64Array;
-  /** Where each field of a snapshot record sits (native/walk.h; read through src/records.ts). */
-  readonly recordLayout: Readonly<{
-    fields: number;
-    addrHi: number;
-    addrLo: number;
-    type: number;
-    bits: number;
-    fd: number;
-    owner: number;
-    module: number;
-    bitActive: number;
-    bitRef: number;
-    bitClosing: number;
-  }>;
+  /** A snapshot record (read through src/records.ts); `sharedObject` is an index into the snapshot's paths or -1. */
+  readonly recordLayout: Layout<
+    'addrHi' | 'addrLo' | 'type' | 'bits' | 'fd' | 'owner' | 'sharedObject' | 'bitActive' | 'bitRef' | 'bitClosing'
+  >;
+  /** An owner's counts: in `scratch` after countsFor() and watchedCounts(), at `counts` in an `ownerRowLayout` row. */
+  readonly countsLayout: Layout<'total' | 'active' | 'ref' | 'closing' | 'requests'>;
+  /** The loop's totals in `scratch` after stats(); `alive` is 1 or 0. */
+  readonly statsLayout: Layout<'handles' | 'active' | 'ref' | 'closing' | 'activeReqs' | 'alive'>;
+  /** A countsByOwner() row: the owner's index, then its counts (`countsLayout`) from `counts`. */
+  readonly ownerRowLayout: Layout<'index' | 'counts'>;
+  /** A takeMatches() row: the birth's sequence number and its handle's address. */
+  readonly matchLayout: Layout<'seq' | 'addrHi' | 'addrLo'>;
+  /** A row of a list of handles (cmodule.callbacksInside(), cmodule.close()'s refusal). */
+  readonly addressLayout: Layout<'addrHi' | 'addrLo'>;
   /** libuv's error codes by name (`EAGAIN`, `EBUSY`...), as this libuv defines them. */
   readonly uvErrors: Readonly<Record<string, number>>;
   readonly typeNames: string[];
   readonly capabilities: {
     uvVersion: string;
     tagging: boolean;
+    /** A handle's callbacks can be read, so snapshot() names the shared object each calls into. */
     modules: boolean;
     capiVersion: number;
   };

@@ -1,11 +1,24 @@
 // Handle records as the native walk writes them (native/walk.h): one row of
 // `RECORD.fields` numbers per handle, field offsets and state bits exported
-// by the binding. Inside uv-drain a handle is known by its key (its address
-// as one number: exact, user-space addresses are below 2^53); the hex id
-// ("0x" and 16 digits) is made only where it leaves the library.
+// by the binding (native/js_arrays.h). Inside uv-drain a handle is known by
+// its key (its address as one number: exact, user-space addresses are below
+// 2^53); the hex id ("0x" and 16 digits) is made only where it leaves the
+// library. Every array of the binding that lists handles (records, matched
+// births, a C module's handles) gives an address as two halves, read here.
 import { binding } from './native';
 
 export const RECORD = binding.recordLayout;
+/** A takeMatches() row. */
+export const MATCH = binding.matchLayout;
+/** A row of a plain list of handles. */
+export const ADDRESS = binding.addressLayout;
+
+/** Where a row of an array holds a handle's address. */
+export interface AddressFields {
+  readonly fields: number;
+  readonly addrHi: number;
+  readonly addrLo: number;
+}
 
 /** A handle's address as one number. */
 export type HandleKey = number;
@@ -16,9 +29,9 @@ export function keyOf(hi: number, lo: number): HandleKey {
   return hi * TWO_32 + lo;
 }
 
-/** The key of the record at offset `r`. */
-export function keyAt(records: Float64Array, r: number): HandleKey {
-  return records[r + RECORD.addrHi]! * TWO_32 + records[r + RECORD.addrLo]!;
+/** The key of the row at offset `r` (a record unless `layout` says otherwise). */
+export function keyAt(rows: Float64Array, r: number, layout: AddressFields = RECORD): HandleKey {
+  return keyOf(rows[r + layout.addrHi]!, rows[r + layout.addrLo]!);
 }
 
 /** The two 32-bit halves of a key, as the binding takes addresses. */
@@ -42,9 +55,9 @@ export function typeAt(records: Float64Array, r: number): string {
   return binding.typeNames[records[r + RECORD.type]!] ?? 'unknown';
 }
 
-/** The keys of every record. */
-export function keysOf(records: Float64Array): Set<HandleKey> {
+/** The keys of every row, in order (records unless `layout` says otherwise). */
+export function keysOf(rows: Float64Array, layout: AddressFields = RECORD): Set<HandleKey> {
   const keys = new Set<HandleKey>();
-  for (let r = 0; r < records.length; r += RECORD.fields) keys.add(keyAt(records, r));
+  for (let r = 0; r < rows.length; r += layout.fields) keys.add(keyAt(rows, r, layout));
   return keys;
 }

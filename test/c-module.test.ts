@@ -14,11 +14,12 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capi, countsFor, snapshot } from '../dist/index.js';
+import { cModule } from '../dist/c-module.js';
 import { binding } from '../dist/native.js';
 import { loadFixture } from './fixture.js';
 import { baselinePerTest, thrown, uniqueName, until } from './helpers.js';
 
-/** native/c_module.h */
+/** native/c_module.h, with ids (src/c-module.ts) */
 interface CModuleBinding {
   readonly abi: number;
   open(path: string, name: string, ownerId: number): object;
@@ -30,7 +31,7 @@ interface CModuleBinding {
   path(h: object): string;
   name(h: object): string;
 }
-const cm = (binding as unknown as { cmodule: CModuleBinding }).cmodule;
+const cm = cModule as unknown as CModuleBinding;
 const fx = loadFixture();
 
 const root = fileURLToPath(new URL('..', import.meta.url));

@@ -7,7 +7,7 @@
 //    callbacks and fs callbacks are still queued on the loop, so the process
 //    is expected to die of a signal. Prints `UVD-NAIVE <json>` first, and
 //    `UVD-SURVIVED` if it lives on (it must not).
-//  - safe: uv-drain's C module binding: cleanup, wait (loop iterations, no
+//  - safe: uv-drain's C module binding (src/c-module.ts): cleanup, wait (loop iterations, no
 //    idle handle) until deinit() is 0 and the owner has no handle and no
 //    request, check callbacksInside() is empty, close(). Prints
 //    `UVD-SAFE <json>` and exits 0.
@@ -17,6 +17,7 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..', '..');
 const { binding } = require(path.join(root, 'dist', 'native.js'));
+const { cModule } = require(path.join(root, 'dist', 'c-module.js'));
 const { capi, countsFor } = require(path.join(root, 'dist', 'index.js'));
 const fixture = require(path.join(root, 'test', 'fixtures', 'build', 'Release', 'uv_drain_fixture.node'));
 
@@ -52,7 +53,7 @@ async function naive() {
 }
 
 async function safe() {
-  const cm = binding.cmodule;
+  const cm = cModule;
   const h = cm.open(MODULE, NAME, ownerId);
   const report = { init: cm.init(h) };
   await waitFor(() => acked() >= 3, 'three acknowledged commits');
