@@ -93,8 +93,8 @@ export function findLeaks(opts: Resolved, state: Begun, final: boolean): Found |
 }
 
 // The built-in rules and ignoreTypes, from the raw records: true when one
-// thing is surely not ignored. Node's timers and polls need their module
-// (isNodesOwn): they take the full path.
+// thing is surely not ignored. Node's timers and polls need their shared
+// object (isNodesOwn): they take the full path.
 function quickWaiting(
   opts: Resolved,
   records: Float64Array,
