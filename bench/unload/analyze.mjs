@@ -84,7 +84,10 @@ function overlapping(rows, n, t0, t1, out) {
   return unanswered;
 }
 
-export const groupKey = (c) => `${c.strategy}|${c.K}|${c.P}|${c.waitMs}`;
+export const groupKey = (c) => `${c.strategy}|${c.K}|${c.P}|${c.waitMs}|${c.idle ?? 0}`;
+
+/** Idle handles of nobody the host held during a cycle (the idle cell; 0 elsewhere). */
+export const idleOf = (c) => c.idle ?? 0;
 
 /**
  * Where an unload's effects end: when the strategy declared the module gone,
@@ -103,23 +106,32 @@ export function analyze(host, rows, plan) {
   const guardUs = plan.guardMs * 1e3;
   const cycles = host.cycles;
 
-  // Baseline: every baseline segment of the run.
-  const base = [];
-  let baseUnanswered = 0;
-  let baseCpu = 0;
-  let baseWall = 0;
-  for (const c of cycles) {
-    baseUnanswered += inside(rows, n, c.baseline.t0, c.baseline.t1, base);
-    baseCpu += c.baseline.cpuUs;
-    baseWall += c.baseline.t1 - c.baseline.t0;
-  }
-  const baseline = {
-    segments: cycles.length,
-    seconds: baseWall / 1e6,
-    latency: latencyStats(base, baseUnanswered),
-    cpuPct: baseWall > 0 ? (100 * baseCpu) / baseWall : null,
-    lateness: host.eld.byKey.baseline ?? { samples: 0 },
+  // Baseline: every baseline segment of the run, but those of the idle cell
+  // (the host held its idle handles then), which are the idle cell's own.
+  const baselineOf = (segments, latenessKey) => {
+    const base = [];
+    let baseUnanswered = 0;
+    let baseCpu = 0;
+    let baseWall = 0;
+    for (const c of segments) {
+      baseUnanswered += inside(rows, n, c.baseline.t0, c.baseline.t1, base);
+      baseCpu += c.baseline.cpuUs;
+      baseWall += c.baseline.t1 - c.baseline.t0;
+    }
+    return {
+      segments: segments.length,
+      seconds: baseWall / 1e6,
+      latency: latencyStats(base, baseUnanswered),
+      cpuPct: baseWall > 0 ? (100 * baseCpu) / baseWall : null,
+      lateness: host.eld.byKey[latenessKey] ?? { samples: 0 },
+    };
   };
+  const baseline = baselineOf(
+    cycles.filter((c) => idleOf(c) === 0),
+    'baseline',
+  );
+  const idleCycles = cycles.filter((c) => idleOf(c) > 0);
+  const idleBaseline = idleCycles.length === 0 ? null : baselineOf(idleCycles, 'baseline-idle');
 
   // The client's own lateness (sent - due), over the whole run.
   const lag = [];
@@ -134,7 +146,7 @@ export function analyze(host, rows, plan) {
     const key = groupKey(c);
     let g = groups.get(key);
     if (g === undefined) {
-      g = { strategy: c.strategy, K: c.K, P: c.P, waitMs: c.waitMs, cycles: [], values: [], unanswered: 0 };
+      g = { strategy: c.strategy, K: c.K, P: c.P, waitMs: c.waitMs, idle: idleOf(c), cycles: [], values: [], unanswered: 0 };
       groups.set(key, g);
     }
     g.cycles.push(c);
@@ -157,7 +169,7 @@ export function analyze(host, rows, plan) {
       .filter((c) => c.detect.wi !== null && c.lastCb.wi !== null && c.strategy === 'drain')
       .map((c) => c.detect.wi - c.lastCb.wi);
     const lat = latencyStats(g.values, g.unanswered);
-    const lateKey = `window:${g.strategy}:${g.K}:${g.P}:${g.waitMs}`;
+    const lateKey = `window:${g.strategy}:${g.K}:${g.P}:${g.waitMs}${g.idle > 0 ? `:idle${g.idle}` : ''}`;
     const totalP = cs.reduce((s, c) => s + c.P, 0);
     const afterUnload = cs.map((c) => c.callbacksAfterUnload).filter((x) => x !== null && x !== undefined);
     out.push({
@@ -165,9 +177,13 @@ export function analyze(host, rows, plan) {
       K: g.K,
       P: g.P,
       waitMs: g.waitMs,
+      idle: g.idle,
       windows: cs.length,
       latency: lat,
       deltaP99Ms: lat.p99Ms === null || baseline.latency.p99Ms === null ? null : lat.p99Ms - baseline.latency.p99Ms,
+      // The idle cell: against its own baseline segments too (the same idle handles held).
+      deltaP99OwnMs:
+        g.idle === 0 || lat.p99Ms === null || idleBaseline?.latency.p99Ms == null ? null : lat.p99Ms - idleBaseline.latency.p99Ms,
       lateness: host.eld.byKey[lateKey] ?? { samples: 0 },
       unloadMs: summary(cs.map((c) => (c.window.t1 - c.window.t0) / 1e3)),
       lastCallbackMs: summary(cs.filter((c) => c.lastCb).map((c) => (c.lastCb.t - c.window.t0) / 1e3)),
@@ -200,18 +216,20 @@ export function analyze(host, rows, plan) {
     });
   }
   const order = (s) => STRATEGIES.indexOf(s);
-  out.sort((a, b) => a.waitMs - b.waitMs || a.K - b.K || a.P - b.P || order(a.strategy) - order(b.strategy));
+  out.sort((a, b) => a.idle - b.idle || a.waitMs - b.waitMs || a.K - b.K || a.P - b.P || order(a.strategy) - order(b.strategy));
 
-  // Drain detection over every unload of a strategy.
+  // Drain detection over every unload of a strategy (the idle cell apart: its figures are its own).
   const detectionOverall = {};
   for (const s of STRATEGIES) {
-    const d = cycles.filter((c) => c.strategy === s && c.detect && c.lastCb).map((c) => c.detect.t - c.lastCb.t);
+    const d = cycles.filter((c) => c.strategy === s && idleOf(c) === 0 && c.detect && c.lastCb).map((c) => c.detect.t - c.lastCb.t);
     if (d.length) detectionOverall[s] = summary(d);
   }
 
   return {
     requests: { sent: n, answered: countAnswered(rows, n), clientLagUs: clientLag },
     baseline,
+    idleBaseline,
+    idleSetups: host.idleSetups ?? [],
     groups: out,
     detectionOverall,
   };
@@ -236,7 +254,7 @@ export function timelines(host, rows, plan, binMs = 10) {
   const binUs = binMs * 1e3;
   const out = {};
   for (const strategy of STRATEGIES) {
-    const block = host.cycles.filter((c) => c.strategy === strategy && c.rep === 0);
+    const block = host.cycles.filter((c) => c.strategy === strategy && c.rep === 0 && idleOf(c) === 0);
     if (block.length === 0) continue;
     out[strategy] = {
       binMs,

@@ -17,5 +17,5 @@ const { meta, plan, result } = doc;
 const label = `${plan.mode} run, ${meta.date.slice(0, 10)}, Node ${meta.node}, ${meta.cpus} CPUs (shared)`;
 fs.mkdirSync(dir, { recursive: true });
 fs.writeFileSync(path.join(dir, 'unload-timeline.svg'), timelineChart(doc.timelines, result.baseline.latency.p99Ms, label, EXCERPT));
-fs.writeFileSync(path.join(dir, 'unload-p99.svg'), p99Chart(result.groups, result.baseline.latency.p99Ms, label));
+fs.writeFileSync(path.join(dir, 'unload-p99.svg'), p99Chart(result.groups.filter((g) => !g.idle), result.baseline.latency.p99Ms, label));
 console.log(`wrote ${path.join(dir, 'unload-timeline.svg')} and ${path.join(dir, 'unload-p99.svg')}`);

@@ -43,11 +43,12 @@ if (doc !== null) {
   need(result?.baseline?.latency?.n > 0 && isNum(result.baseline.latency.p99Ms), 'baseline has no latency figures');
   need(isNum(result?.baseline?.cpuPct), 'baseline CPU missing');
   const expected = [];
-  for (const c of plan?.cells ?? []) for (const s of plan.strategies) expected.push([s, c.K, c.P, 0]);
-  if (plan?.wait) for (const s of plan.waitStrategies) expected.push([s, plan.wait.K, plan.wait.P, plan.wait.waitMs]);
-  for (const [s, K, P, w] of expected) {
-    const g = result?.groups?.find((x) => x.strategy === s && x.K === K && x.P === P && x.waitMs === w);
-    const id = `${s} K=${K} P=${P}${w ? ` wait=${w}` : ''}`;
+  for (const c of plan?.cells ?? []) for (const s of plan.strategies) expected.push([s, c.K, c.P, 0, 0]);
+  if (plan?.wait) for (const s of plan.waitStrategies) expected.push([s, plan.wait.K, plan.wait.P, plan.wait.waitMs, 0]);
+  if (plan?.idle) for (const s of plan.idle.strategies) expected.push([s, plan.idle.K, plan.idle.P, 0, plan.idle.handles]);
+  for (const [s, K, P, w, idle] of expected) {
+    const g = result?.groups?.find((x) => x.strategy === s && x.K === K && x.P === P && x.waitMs === w && (x.idle ?? 0) === idle);
+    const id = `${s} K=${K} P=${P}${w ? ` wait=${w}` : ''}${idle ? ` idle=${idle}` : ''}`;
     if (g === undefined) {
       problems.push(`no figures for ${id}`);
       continue;
@@ -60,13 +61,23 @@ if (doc !== null) {
     need(g.moduleErrors === 0, `${id}: the module reported errors`);
     const detects = !['blocking', 'abrupt'].includes(s);
     if (detects) need(g.detection !== null && isNum(g.detection.us.median) && isNum(g.detection.polls.max), `${id}: no drain detection figures`);
+    if (idle) need(isNum(g.deltaP99OwnMs), `${id}: no p99 against the idle baseline`);
+  }
+  if (plan?.idle) {
+    need(result?.idleBaseline?.latency?.n > 0 && isNum(result.idleBaseline.latency.p99Ms), 'idle cell: its baseline has no latency figures');
+    const setups = result?.idleSetups ?? [];
+    need(setups.length >= plan.repetitionsCompleted, `idle cell: ${setups.length} setups`);
+    for (const st of setups) {
+      need(st.handles === plan.idle.handles && st.ownedAdded === 0, `idle cell: setup of repetition ${st.rep + 1} made ${st.handles} handles, ${st.ownedAdded} owned`);
+      need(isNum(st.makeMs) && isNum(st.closeMs), `idle cell: setup of repetition ${st.rep + 1} has no timings`);
+    }
   }
 }
 
 // markdown and charts
 const md = read(`unload-${mode}.md`);
 if (md !== null) {
-  for (const h of ['# Unload latency', '## Headline', '## Every cell', '## Targets'])
+  for (const h of ['# Unload latency', '## Headline', '## Every cell', ...(doc?.plan?.idle ? ['## Idle handles of nobody'] : []), '## Targets'])
     need(md.includes(h), `unload-${mode}.md lacks "${h}"`);
   need(/^\| strategy \|/m.test(md), `unload-${mode}.md has no table`);
 }

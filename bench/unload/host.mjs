@@ -24,6 +24,12 @@
 //   native-blocking the C module through the coordinator, commits written and
 //                   fsync'ed synchronously in its first deinit call
 //
+// The idle cell (plan.idle): the same cycles while the host also holds
+// plan.idle.handles idle handles of nobody — MessageChannel ports, made
+// before the cell's first cycle of each repetition (outside any owner) and
+// closed after its last one. Its baseline segments are folded apart
+// ('baseline-idle'): the cell has its own baseline besides the run's.
+//
 // Started by bench/run.mjs (IPC): -> ready {port}; <- start {plan};
 // -> progress; -> done {file}; <- exit. --budget-seconds bounds the
 // repetitions after the first; a hard timer ends the process at --max-seconds.
@@ -137,6 +143,58 @@ function histStats(key) {
   };
 }
 
+// ---- idle handles of nobody (the idle cell) ---------------------------------
+// MessageChannel ports: one uv_async handle each and no file descriptor (the
+// host's limit of open files is far below 100 000 connections), unref'd so
+// that they never hold the loop. Made in the host's own flow, outside any
+// owner: verified by the owned totals, which must not move.
+const idlePorts = [];
+const idleSetups = [];
+const ownedTotal = () => Object.values(uv.countsByOwner()).reduce((s, c) => s + c.total, 0);
+
+async function makeIdle(handles, rep) {
+  const owned0 = ownedTotal();
+  const loop0 = binding.bareTraversal();
+  const t0 = now();
+  for (let made = 0; made < handles; ) {
+    const chunk = Math.min(2000, handles - made);
+    for (let i = 0; i < chunk; i += 2) {
+      const { port1, port2 } = new MessageChannel();
+      port1.unref();
+      port2.unref();
+      idlePorts.push(port1, port2);
+    }
+    made += chunk;
+    // Let the echo answer meanwhile (the client is running).
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const setup = {
+    rep,
+    handles: idlePorts.length,
+    makeMs: (now() - t0) / 1e3,
+    loopHandlesAdded: binding.bareTraversal() - loop0,
+    ownedAdded: ownedTotal() - owned0,
+    closeMs: null,
+  };
+  idleSetups.push(setup);
+  if (setup.ownedAdded !== 0 || setup.loopHandlesAdded < handles - 100) {
+    throw new Error(`idle handles: ${setup.loopHandlesAdded} added to the loop, ${setup.ownedAdded} of them owned (want ${handles}, 0)`);
+  }
+  process.send({ type: 'progress', text: `idle cell: ${setup.handles} ports of nobody made in ${setup.makeMs.toFixed(0)} ms` });
+  // Let the burst of allocation settle before the cell's first cycle.
+  await sleep(200);
+}
+
+async function closeIdle() {
+  if (idlePorts.length === 0) return;
+  const t0 = now();
+  for (const p of idlePorts) p.close();
+  idlePorts.length = 0;
+  await new Promise((resolve) => setImmediate(resolve));
+  await sleep(50);
+  idleSetups.at(-1).closeMs = (now() - t0) / 1e3;
+}
+
 // ---- strategies -------------------------------------------------------------
 const coordinator = new uv.UnloadCoordinator({ timeoutMs: 120_000 });
 let current = null; // the cycle being measured
@@ -248,7 +306,7 @@ async function runCycle(cycle, plan) {
   await sleep(plan.baselineMs);
   cycle.baseline.t1 = now();
   cycle.baseline.cpuUs = cpuUs() - c0;
-  fold('baseline');
+  fold(cycle.idle > 0 ? 'baseline-idle' : 'baseline');
 
   // unload window
   current = cycle;
@@ -270,7 +328,7 @@ async function runCycle(cycle, plan) {
   // module's last callback + guard (analyze.mjs).
   await uv.whenDrained(cycle.name, { timeoutMs: 60_000 });
   await sleep(plan.guardMs);
-  fold(`window:${cycle.strategy}:${cycle.K}:${cycle.P}:${cycle.waitMs}`);
+  fold(`window:${cycle.strategy}:${cycle.K}:${cycle.P}:${cycle.waitMs}${cycle.idle > 0 ? `:idle${cycle.idle}` : ''}`);
 
   if (native) {
     const r = probe.record();
@@ -301,12 +359,13 @@ function buildCycles(plan) {
   const cycles = [];
   let n = 0;
   for (let rep = 0; rep < plan.reps; rep++) {
-    const cells = plan.cells.map((c) => ({ ...c, waitMs: 0, strategies: plan.strategies }));
-    if (plan.wait) cells.push({ ...plan.wait, strategies: plan.waitStrategies });
+    const cells = plan.cells.map((c) => ({ ...c, waitMs: 0, idle: 0, strategies: plan.strategies }));
+    if (plan.wait) cells.push({ ...plan.wait, idle: 0, strategies: plan.waitStrategies });
+    if (plan.idle) cells.push({ K: plan.idle.K, P: plan.idle.P, waitMs: 0, idle: plan.idle.handles, strategies: plan.idle.strategies });
     for (const cell of cells) {
       for (const strategy of shuffle([...cell.strategies], random)) {
         const name = strategy.startsWith('native-') ? 'uvd_bench_module' : `m${n}_${strategy.replace('-', '_')}`;
-        cycles.push({ index: n++, rep, strategy, K: cell.K, P: cell.P, waitMs: cell.waitMs, name });
+        cycles.push({ index: n++, rep, strategy, K: cell.K, P: cell.P, waitMs: cell.waitMs, idle: cell.idle, name });
       }
     }
   }
@@ -339,12 +398,15 @@ async function run(plan) {
       stopped = `time budget spent in repetition ${cycle.rep + 1}`;
       break;
     }
+    if (cycle.idle === 0) await closeIdle();
+    else if (idlePorts.length === 0) await makeIdle(cycle.idle, cycle.rep);
     await runCycle(cycle, plan);
     done.push(cycle);
     if (cycle.index % 10 === 9 || cycle.index === cycles.length - 1) {
       process.send({ type: 'progress', text: `cycle ${cycle.index + 1}/${cycles.length} (${((now() - started) / 1e6).toFixed(0)} s)` });
     }
   }
+  await closeIdle();
   if (stopped !== null) process.send({ type: 'progress', text: `stopped early: ${stopped}` });
   const keys = [...lateness.keys()];
   return {
@@ -357,6 +419,7 @@ async function run(plan) {
       byKey: Object.fromEntries(keys.map((k) => [k, histStats(k)])),
     },
     cycles: done,
+    idleSetups,
     plannedCycles: cycles.length,
     stoppedEarly: stopped,
   };

@@ -9,8 +9,8 @@ const us = (v) => (v === null || v === undefined ? 'n/a' : int(v));
 const pct = (v) => (v === null || v === undefined ? 'n/a' : `${num(v, 1)} %`);
 const signed = (v) => (v === null || v === undefined ? 'n/a' : `${v >= 0 ? '+' : ''}${num(v, 2)}`);
 
-function find(groups, strategy, K, P, waitMs = 0) {
-  return groups.find((g) => g.strategy === strategy && g.K === K && g.P === P && g.waitMs === waitMs);
+function find(groups, strategy, K, P, waitMs = 0, idle = 0) {
+  return groups.find((g) => g.strategy === strategy && g.K === K && g.P === P && g.waitMs === waitMs && (g.idle ?? 0) === idle);
 }
 
 function detectCell(g) {
@@ -36,7 +36,7 @@ function latenessCell(g) {
 
 export function fullTable(result) {
   const rows = result.groups
-    .filter((g) => g.waitMs === 0)
+    .filter((g) => g.waitMs === 0 && !g.idle)
     .map((g) => [
       LABELS[g.strategy],
       int(g.K),
@@ -128,7 +128,7 @@ export function headlineTable(result, K, P) {
 
 export function waitTable(result) {
   const rows = result.groups
-    .filter((g) => g.waitMs > 0)
+    .filter((g) => g.waitMs > 0 && !g.idle)
     .map((g) => [
       LABELS[g.strategy],
       int(g.windows),
@@ -157,6 +157,74 @@ export function waitTable(result) {
   );
 }
 
+/** The idle cell: the same unloads while the host holds idle handles of nobody. */
+export function idleTable(result) {
+  const own = result.idleBaseline;
+  const rows = result.groups
+    .filter((g) => g.idle > 0)
+    .map((g) => {
+      const plain = find(result.groups, g.strategy, g.K, g.P, g.waitMs);
+      return [
+        LABELS[g.strategy],
+        int(g.idle),
+        int(g.K),
+        int(g.P),
+        int(g.windows),
+        int(g.latency.n),
+        ms(g.latency.p50Ms),
+        ms(g.latency.p99Ms),
+        ms(g.latency.maxMs),
+        signed(g.deltaP99Ms),
+        signed(g.deltaP99OwnMs),
+        plain ? `${ms(plain.latency.p99Ms)} (${signed(plain.deltaP99Ms)})` : 'n/a',
+        latenessCell(g),
+        `${ms(g.unloadMs.median)} / ${ms(g.unloadMs.max)}`,
+        detectCell(g),
+        pct(g.cpuPct),
+      ];
+    });
+  rows.unshift([
+    `*baseline with the idle handles*`,
+    own ? int(own.segments) + ' segments' : '',
+    '',
+    '',
+    '',
+    own ? int(own.latency.n) : '',
+    own ? ms(own.latency.p50Ms) : '',
+    own ? ms(own.latency.p99Ms) : '',
+    own ? ms(own.latency.maxMs) : '',
+    own ? signed(own.latency.p99Ms - result.baseline.latency.p99Ms) : '',
+    '',
+    '',
+    own?.lateness.samples ? `${ms(own.lateness.p99Ms)} / ${ms(own.lateness.maxMs)}` : 'no sample',
+    '',
+    '',
+    own ? pct(own.cpuPct) : '',
+  ]);
+  return markdownTable(
+    [
+      'strategy',
+      'idle handles of nobody',
+      'K',
+      'P',
+      'unloads',
+      'requests in windows',
+      'p50 ms',
+      'p99 ms',
+      'max ms',
+      'p99 − baseline p99, ms',
+      'p99 − idle baseline p99, ms',
+      'same cell without idle handles: p99 ms (− baseline)',
+      'loop lateness p99 / max, ms',
+      'declared unloaded after, ms (median / max)',
+      'drain noticed after, µs (median, max)',
+      'CPU in the window, % of a core',
+    ],
+    rows,
+    ['l', 'r', 'r'],
+  );
+}
+
 /** Verdicts of the issue's targets, from the figures. */
 export function verdicts(result, plan) {
   const out = [];
@@ -182,7 +250,7 @@ export function verdicts(result, plan) {
     out.push(`${LABELS[s]}: zero commits lost: ${lost === 0 ? 'met' : 'MISSED'} (${int(lost)} lost of ${int(pending)} pending)`);
   }
   for (const s of ['drain', 'native-drain']) {
-    const gs = g.filter((x) => x.strategy === s && x.detection !== null);
+    const gs = g.filter((x) => x.strategy === s && !x.idle && x.detection !== null);
     if (gs.length === 0) continue;
     const n = gs.reduce((a, x) => a + x.detection.n, 0);
     const none = gs.reduce((a, x) => a + x.detection.noPollBetween, 0);
@@ -219,7 +287,22 @@ export function verdicts(result, plan) {
         `(baseline p99 ${ms(b.latency.p99Ms)} ms), unload ${ms(bl.unloadMs.median, 1)} ms`,
     );
   }
-  const ab = g.filter((x) => x.strategy === 'abrupt');
+  const idle = g.find((x) => x.strategy === 'drain' && x.idle > 0);
+  if (idle && idle.latency.n > 0) {
+    out.push(
+      `drain with ${int(idle.idle)} idle handles of nobody in the host, K = ${int(idle.K)}, P = ${int(idle.P)}: ` +
+        `p99 ${ms(idle.latency.p99Ms)} ms against the baseline p99 ${ms(b.latency.p99Ms)} ms (${signed(idle.deltaP99Ms)} ms) ` +
+        `and the idle cell's own baseline p99 ${ms(result.idleBaseline?.latency.p99Ms)} ms (${signed(idle.deltaP99OwnMs)} ms); ` +
+        `max ${ms(idle.latency.maxMs)} ms; ${int(idle.latency.n)} requests in ${idle.windows} unloads; unload ${ms(idle.unloadMs.median, 1)} ms (median)` +
+        (idle.detection === null
+          ? ''
+          : `; drain noticed ${us(idle.detection.us.median)} µs after the last callback (median), ` +
+            `${idle.detection.noPollBetween} of ${idle.detection.n} with no poll between` +
+            (idle.detection.watcherIterations ? `, watcher iterations between at most ${idle.detection.watcherIterations.max}` : '')) +
+        ' (figures, no target)',
+    );
+  }
+  const ab = g.filter((x) => x.strategy === 'abrupt' && !x.idle);
   if (ab.length) {
     const lost = ab.reduce((a, x) => a + x.commits.lost, 0);
     const pending = ab.reduce((a, x) => a + x.commits.pending, 0);
@@ -241,14 +324,15 @@ export function markdownReport(doc) {
       `P = ${plan.cells.map((c) => c.P).filter((v, i, a) => a.indexOf(v) === i).join(', ')}; ` +
       `${plan.repetitionsCompleted} of ${plan.reps} repetition(s) completed${plan.stoppedEarly ? ` (stopped early: ${plan.stoppedEarly})` : ''}; ` +
       `client ${plan.rate} requests/s over ${plan.conns} connections; baseline segments ${plan.baselineMs} ms; ` +
-      `windows extended by ${plan.guardMs} ms; wait case ${plan.wait ? `${plan.wait.waitMs} ms` : 'off'}`,
+      `windows extended by ${plan.guardMs} ms; wait case ${plan.wait ? `${plan.wait.waitMs} ms` : 'off'}; ` +
+      `idle cell ${plan.idle ? `${int(plan.idle.handles)} handles of nobody, K = ${int(plan.idle.K)}, P = ${int(plan.idle.P)}` : 'off'}`,
     `- Requests: ${int(result.requests.sent)} sent, ${int(result.requests.answered)} answered; client lateness (sent − due) ` +
       `median ${us(result.requests.clientLagUs?.median)} µs, p99 ${us(result.requests.clientLagUs?.p99)} µs`,
     `- Run time: ${num(doc.durationS, 1)} s`,
     '',
   );
   lines.push(
-    `Baseline (${b.segments} segments, ${num(b.seconds, 1)} s): ${int(b.latency.n)} requests, p50 ${ms(b.latency.p50Ms)} ms, ` +
+    `Baseline (${b.segments} segments${result.idleBaseline ? ', those of the idle cell apart' : ''}, ${num(b.seconds, 1)} s): ${int(b.latency.n)} requests, p50 ${ms(b.latency.p50Ms)} ms, ` +
       `p99 ${ms(b.latency.p99Ms)} ms, max ${ms(b.latency.maxMs)} ms; loop lateness p99 ${ms(b.lateness.p99Ms)} ms, ` +
       `max ${ms(b.lateness.maxMs)} ms; CPU ${pct(b.cpuPct)} of a core.`,
     '',
@@ -260,6 +344,21 @@ export function markdownReport(doc) {
   lines.push(`## Headline: K = ${int(hk)}, P = ${int(hp)}`, '', headlineTable(result, hk, hp), '');
   lines.push('## Every cell', '', fullTable(result), '');
   if (result.groups.some((x) => x.waitMs > 0)) lines.push('## Waiting on a remote acknowledgement', '', waitTable(result), '');
+  if (result.groups.some((x) => x.idle > 0)) {
+    const setups = (result.idleSetups ?? [])
+      .map((s) => `repetition ${s.rep + 1}: ${int(s.handles)} made in ${ms(s.makeMs, 0)} ms, closed in ${ms(s.closeMs, 0)} ms`)
+      .join('; ');
+    lines.push(
+      '## Idle handles of nobody',
+      '',
+      `The host also holds ${int(plan.idle.handles)} idle handles owned by nobody (MessageChannel ports, unref'd: one uv_async handle each) ` +
+        `while a K = ${int(plan.idle.K)}, P = ${int(plan.idle.P)} module is unloaded; the cell's baseline segments are its own ` +
+        `("idle baseline"), not part of the run's baseline. ${setups}.`,
+      '',
+      idleTable(result),
+      '',
+    );
+  }
   lines.push('## Targets', '', ...verdicts(result, plan).map((v) => `- ${v}`), '');
   return lines.join('\n');
 }
