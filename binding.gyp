@@ -7,6 +7,7 @@
         "native/constants.cc",
         "native/handle_path.cc",
         "native/loop_state.cc",
+        "native/owner_index.cc",
         "native/walk.cc",
         "native/capi.cc",
         "native/shared_objects.cc",

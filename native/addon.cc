@@ -51,6 +51,7 @@ class Addon : public Napi::Addon<Addon> {
       : state_(std::make_unique<LoopState>(LoopOf(env))),
         watcher_(std::make_unique<DrainWatcher>(env, state_.get())) {
     RegisterLoop(state_.get());
+    if (LayoutProbeOk()) state_->Index().Start(env);
     scratch_ = Napi::Persistent(Napi::Float64Array::New(env, kScratchSize));
     // The reference keeps the array (and its backing store) alive; asking
     // V8 for Data() on every call costs ~50 ns on the hot path.
@@ -60,6 +61,8 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("ownerId", &Addon::OwnerId),
         InstanceMethod("ownerName", &Addon::OwnerName),
         InstanceMethod("countsFor", &Addon::CountsForOwner),
+        InstanceMethod("countsByWalk", &Addon::CountsByWalkMethod),
+        InstanceMethod("ownerIndexState", &Addon::OwnerIndexState),
         InstanceMethod("countsByOwner", &Addon::CountsByOwnerMethod),
         InstanceMethod("stats", &Addon::Stats),
         InstanceMethod("snapshot", &Addon::SnapshotMethod),
@@ -116,6 +119,29 @@ class Addon : public Napi::Addon<Addon> {
 
   Napi::Value OwnerName(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), state_->OwnerName(ArgU32(info, 0)));
+  }
+
+  // countsByWalk(id): as countsFor, by walking the whole loop (the tests'
+  // oracle for the owner index).
+  Napi::Value CountsByWalkMethod(const Napi::CallbackInfo& info) {
+    uint32_t id = ArgU32(info, 0);
+    state_->ResolveBirths(false);
+    Counts c;
+    int64_t requests = 0;
+    if (id != 0 && state_->ValidOwner(id)) {
+      c = state_->CountsByWalk(id);
+      requests = state_->Requests(id);
+    }
+    PutCounts(Scratch(), c, requests);
+    return info.Env().Undefined();
+  }
+
+  // ownerIndexState(): { valid, rebuilds } of the owner index (tests).
+  Napi::Value OwnerIndexState(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("valid", state_->Index().Valid());
+    o.Set("rebuilds", static_cast<double>(state_->Index().Rebuilds()));
+    return o;
   }
 
   // countsFor(id): puts the owner's counts in the scratch array (CountsSlot).

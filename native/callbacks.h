@@ -10,6 +10,7 @@
 
 #include <uv.h>
 
+#include "owner_index.h"
 #include "uv_layout.h"
 
 namespace uvdrain {
@@ -44,7 +45,7 @@ inline void ForEachCallback(const uv_handle_t* h, Fn&& fn) {
   auto visit = [&fn](auto callback) {
     return callback != nullptr && fn(reinterpret_cast<const void*>(callback));
   };
-  if (IsClosing(h) && visit(h->close_cb)) return;
+  if (IsClosing(h) && visit(OwnerIndex::CloseCallbackOf(h))) return;
   if (!CallbackFieldsKnown()) return;
   switch (h->type) {
     case UV_TIMER: visit(reinterpret_cast<const uv_timer_t*>(h)->timer_cb); return;

@@ -82,7 +82,7 @@ void UnregisterLoop(LoopState* state) {
 }
 
 LoopState::LoopState(uv_loop_t* loop)
-    : loop_(loop), thread_(uv_thread_self()), salt_(1u << kIndexBits) {
+    : loop_(loop), thread_(uv_thread_self()), salt_(1u << kIndexBits), index_(loop) {
   owners_.emplace_back();
 }
 
@@ -156,15 +156,29 @@ int LoopState::Tag(uv_handle_t* h, uint32_t id) {
   if (id == 0) {
     // Untagged by native code is a decision too: claimed for nobody, so that
     // a pending JS birth of the same type cannot take the handle.
-    SetTag(h, 0);
+    Claim(h, 0);
     return 0;
   }
   if (!ValidOwner(id)) return UV_EINVAL;
-  SetTag(h, id);
+  Claim(h, id);
   return 0;
 }
 
+void LoopState::Claim(uv_handle_t* h, uint32_t id) {
+  uint32_t from = TagOf(h);
+  SetTag(h, id);
+  index_.Retag(h, IndexOf(from), IndexOf(id));
+}
+
 Counts LoopState::CountsFor(uint32_t id) const {
+  if (!index_.Valid()) return CountsByWalk(id);
+  Counts c;
+  if (const auto* handles = index_.HandlesOf(IndexOf(id)))
+    for (const uv_handle_t* h : *handles) c.Add(h);
+  return c;
+}
+
+Counts LoopState::CountsByWalk(uint32_t id) const {
   Counts c;
   ForEachHandle(loop_, [&](uv_handle_t* h) {
     if ((h->flags & kFlagTagged) && TagOf(h) == id) c.Add(h);
@@ -240,7 +254,7 @@ void LoopState::ResolveBirths(bool final) {
     if (match != nullptr) {
       // Claimed even if already closing (its close callback is owner code);
       // an unowned birth claims it with tag 0, so no later birth takes it.
-      SetTag(match, it->owner);
+      Claim(match, it->owner);
       if (record_matches_) matches_.emplace_back(it->seq, match);
       Release(*it);
       it = births_.erase(it);

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "owner_index.h"
 #include "uv_drain.h"
 #include "uv_layout.h"
 
@@ -24,11 +25,7 @@ constexpr size_t kMaxOwnerBytes = 3 * kMaxOwnerChars;
 
 // True when `name` is valid UTF-8 of 1 to kMaxOwnerChars UTF-16 code units.
 bool ValidOwnerName(const char* name, size_t len);
-// Owner ids: low 20 bits index (1-based), high 12 bits a per-loop salt, so
-// an id from another loop (or a stale one) is rejected instead of silently
-// naming some other owner.
-constexpr uint32_t kIndexBits = 20;
-constexpr uint32_t kIndexMask = (1u << kIndexBits) - 1;
+// Owner ids: see owner_index.h (kIndexBits, kIndexMask).
 constexpr uint32_t kMaxOwners = kIndexMask;
 
 struct Counts {
@@ -78,7 +75,12 @@ class LoopState {
 
   // Handle tags. The handle must belong to this loop and not be closing.
   int Tag(uv_handle_t* h, uint32_t id);
+  // Counts of owner `id` from the owner index, or by walking the loop while
+  // the index is not valid. CountsByWalk always walks (the tests' oracle).
   Counts CountsFor(uint32_t id) const;
+  Counts CountsByWalk(uint32_t id) const;
+  OwnerIndex& Index() { return index_; }
+  const OwnerIndex& Index() const { return index_; }
 
   // JS births: async_hooks announces a handle before libuv creates it; the
   // handle is the first unclaimed one of that type appended to the queue
@@ -117,6 +119,8 @@ class LoopState {
   };
   // Unlinks a settled birth's mark and keeps it for the next birth.
   void Release(Birth& birth);
+  // Sets h's tag and keeps the owner index in step.
+  void Claim(uv_handle_t* h, uint32_t id);
 
   uv_loop_t* loop_;
   uv_thread_t thread_;
@@ -130,6 +134,7 @@ class LoopState {
   uint64_t next_birth_ = 0;
   bool record_matches_ = false;
   std::vector<std::pair<uint64_t, uv_handle_t*>> matches_;
+  OwnerIndex index_;
 };
 
 // Registry of the loops uv-drain is loaded on (one state per Node env).

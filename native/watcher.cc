@@ -118,19 +118,31 @@ bool DrainWatcher::Recount() {
   bool changed = false;
   bool hold = false;
   if (!watched_.empty()) {
-    // One walk for all watched owners (there are few).
     std::vector<Counts> now(watched_.size());
     std::vector<uint32_t> held(watched_.size());
-    ForEachHandle(state_->loop(), [&](uv_handle_t* h) {
-      if (!(h->flags & kFlagTagged)) return;
-      uint32_t tag = TagOf(h);
+    auto add = [&](size_t i, const uv_handle_t* h) {
+      now[i].Add(h);
+      if ((h->flags & (kFlagActive | kFlagRef)) == (kFlagActive | kFlagRef)) held[i]++;
+    };
+    const OwnerIndex& index = state_->Index();
+    if (index.Valid()) {
+      // Each owner's own handles: the cost of what the watched owners hold.
       for (size_t i = 0; i < watched_.size(); i++) {
-        if (watched_[i].id != tag) continue;
-        now[i].Add(h);
-        if ((h->flags & (kFlagActive | kFlagRef)) == (kFlagActive | kFlagRef)) held[i]++;
-        break;
+        if (const auto* handles = index.HandlesOf(state_->IndexOf(watched_[i].id)))
+          for (const uv_handle_t* h : *handles) add(i, h);
       }
-    });
+    } else {
+      // One walk for all watched owners (there are few).
+      ForEachHandle(state_->loop(), [&](uv_handle_t* h) {
+        if (!(h->flags & kFlagTagged)) return;
+        uint32_t tag = TagOf(h);
+        for (size_t i = 0; i < watched_.size(); i++) {
+          if (watched_[i].id != tag) continue;
+          add(i, h);
+          break;
+        }
+      });
+    }
     for (size_t i = 0; i < watched_.size(); i++) {
       int64_t requests = state_->Requests(watched_[i].id);
       if (!SameCounts(now[i], watched_[i].last) || requests != watched_[i].last_requests) {

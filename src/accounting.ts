@@ -121,6 +121,14 @@ export function countsOfWatched(owner: string): OwnerCounts {
   return countsAt(scratch, 0, jsRequests(record), pendingTimers(record));
 }
 
+/** countsFor() by walking the whole loop, whatever the owner index holds (tests compare the two). */
+export function countsByWalk(owner: string): OwnerCounts {
+  checkOwner(owner);
+  const record = existingOwner(owner);
+  binding.countsByWalk(record?.id ?? nativeIdOf(owner));
+  return countsAt(scratch, 0, record ? jsRequests(record) : 0, record ? pendingTimers(record) : 0);
+}
+
 function countsOfId(id: number, jsReqs: number, timers: number): OwnerCounts {
   binding.countsFor(id);
   return countsAt(scratch, 0, jsReqs, timers);

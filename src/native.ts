@@ -44,8 +44,12 @@ type Layout<Field extends string> = Readonly<Record<Field | 'fields', number>>;
 export interface Binding {
   ownerId(name: string): number;
   ownerName(index: number): string;
-  /** Puts the owner's counts in `scratch` (`countsLayout`). */
+  /** Puts the owner's counts in `scratch` (`countsLayout`), from the owner index while it is valid. */
   countsFor(id: number): void;
+  /** As countsFor, by walking the whole loop: the owner index's oracle in tests. */
+  countsByWalk(id: number): void;
+  /** Whether the owner index is exact now, and how many times it was rebuilt by a walk. */
+  ownerIndexState(): { valid: boolean; rebuilds: number };
   /** An `ownerRowLayout` row per owner with a live handle or request. */
   countsByOwner(): Float64Array;
   /** Puts the loop's totals in `scratch` (`statsLayout`). */

@@ -9,6 +9,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import { countsByOwner, countsFor, snapshot, whenDrained, type HandleInfo } from '../../dist/index.js';
+import { countsByWalk } from '../../dist/accounting.js';
+import { binding } from '../../dist/native.js';
 import { FIXTURE_REALPATH, type Fixture } from '../fixture.js';
 import { describeHandle, type LoopModel, type ModelHandle, type Totals } from './model.js';
 
@@ -61,6 +63,8 @@ export function checkInvariants(ctx: CheckContext): void {
   for (const owner of model.owners) {
     const want = model.totals(owner);
     eq(model, countsFor(owner), want, `countsFor(${owner})`);
+    // The owner index (what countsFor reads once it is valid) against a walk of the whole loop.
+    eq(model, countsByWalk(owner), want, `countsByWalk(${owner})`);
     const drained = isZero(want);
     eq(model, byOwner[owner], drained ? undefined : want, `countsByOwner()[${owner}]`);
   }

@@ -1,5 +1,6 @@
 // Shared scaffolding of the property suites: seeds, run budgets, one run.
 import fc from 'fast-check';
+import { binding } from '../../dist/native.js';
 import type { Fixture } from '../fixture.js';
 import { World } from './world.js';
 
@@ -25,6 +26,8 @@ export interface SuiteStats {
   steps: number;
   /** Steps run, by kind (`t`). */
   kinds?: Record<string, number>;
+  /** Steps checked while the owner index was valid (countsFor read it, not a walk). */
+  indexed?: number;
 }
 
 /**
@@ -72,6 +75,7 @@ export async function runProperty<S>(opts: {
           await opts.apply(w, step);
           w.check();
           opts.stats.steps++;
+          if (binding.ownerIndexState().valid) opts.stats.indexed = (opts.stats.indexed ?? 0) + 1;
           const kind = String((step as { t?: unknown }).t);
           (opts.stats.kinds ??= {})[kind] = (opts.stats.kinds[kind] ?? 0) + 1;
         }
