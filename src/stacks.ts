@@ -2,7 +2,7 @@
 //
 // The birth observer (births.ts) sees every async resource born. A handle
 // birth gets a sequence number that the addon later reports with the uv
-// handle it matched (binding.takeMatches(): [seq, addrHi, addrLo] triples),
+// handle it matched (binding.takeMatches(): rows of records.ts MATCH),
 // so a stack captured at birth can be filed under the handle's address. JS
 // timers have no uv handle of their own (they share Node's one timer): their
 // stack is kept by resource.
@@ -12,7 +12,7 @@
 // may apply) costs far more than capturing.
 import { setBirthObserver, type Birth } from './births';
 import { binding } from './native';
-import { keyOf, keysOf } from './records';
+import { keyAt, keysOf, MATCH } from './records';
 import { currentScope, poolAtBirth, watchPools, type Scope } from './scopes';
 import { plainStack } from './stack-text';
 
@@ -231,11 +231,12 @@ function makeCapture(birth: Birth, error: Error | null): Capture {
 export function takeMatches(): void {
   if (users === 0) return;
   const matches = binding.takeMatches();
-  for (let i = 0; i < matches.length; i += 3) {
-    const entry = pendingBySeq.get(matches[i]);
+  for (let r = 0; r < matches.length; r += MATCH.fields) {
+    const seq = matches[r + MATCH.seq]!;
+    const entry = pendingBySeq.get(seq);
     if (entry === undefined) continue;
-    pendingBySeq.delete(matches[i]);
-    byAddress.set(keyOf(matches[i + 1]!, matches[i + 2]!), entry.capture);
+    pendingBySeq.delete(seq);
+    byAddress.set(keyAt(matches, r, MATCH), entry.capture);
   }
 }
 

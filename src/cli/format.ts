@@ -13,7 +13,8 @@ export interface TextOptions {
 
 interface Group {
   owner: string;
-  module: string;
+  /** The shared object the group's handles call back into ('JavaScript' for JS timers). */
+  sharedObject: string;
   handles: HandleRow[];
   timers: TimerRow[];
 }
@@ -36,7 +37,7 @@ export function formatReport(report: ProcessReport, options: TextOptions): strin
   for (const group of groups(report)) {
     lines.push('');
     lines.push(
-      c.cyan(`owner ${group.owner}`) + c.dim(' · ') + c.cyan(group.module === 'JavaScript' ? 'JS timers' : `module ${group.module}`),
+      c.cyan(`owner ${group.owner}`) + c.dim(' · ') + c.cyan(group.sharedObject === 'JavaScript' ? 'JS timers' : `module ${group.sharedObject}`),
     );
     if (options.tty) lines.push(...table(group, c));
     else lines.push(...plain(group));
@@ -65,13 +66,13 @@ function summary(report: ProcessReport): string {
 
 function groups(report: ProcessReport): Group[] {
   const byKey = new Map<string, Group>();
-  const get = (owner: string | null, module: string | null): Group => {
+  const get = (owner: string | null, sharedObject: string | null): Group => {
     const o = owner ?? '(none)';
-    const m = module ?? '(unknown)';
+    const m = sharedObject ?? '(unknown)';
     const key = `${o}\u0000${m}`;
     let group = byKey.get(key);
     if (group === undefined) {
-      group = { owner: o, module: m, handles: [], timers: [] };
+      group = { owner: o, sharedObject: m, handles: [], timers: [] };
       byKey.set(key, group);
     }
     return group;
