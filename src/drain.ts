@@ -109,8 +109,8 @@ function notifyAll(iteration: number, atPrepare = false): void {
 binding.setWatchCallback((iteration: number) => notifyAll(iteration, true));
 
 // JS timers and requests are invisible to libuv: while a watched owner has
-// some, the native watcher calls back every iteration, JS activity triggers
-// a recount, and the watcher holds the loop if they would hold it anyway.
+// some, their ends (a callback run, a timer cleared) trigger a recount, and
+// the watcher holds the loop if they would hold it anyway.
 export function updateJsState(): void {
   let jsPending = false;
   let holds = false;
@@ -126,8 +126,10 @@ export function updateJsState(): void {
       if (watch.everyIteration?.() === true) everyIteration = true;
     }
   }
-  // Called at every iteration while something is re-counted: native calls only on change.
-  const callBack = jsPending || everyIteration;
+  // The native watcher calls back when native counts change, and at every
+  // iteration only when a watch asks; JS timers and requests tell JS
+  // themselves when they end (owned-work.ts: `after`, a timer's end).
+  const callBack = everyIteration;
   if (callBack !== sentState.callBack || holds !== sentState.holds) {
     sentState.callBack = callBack;
     sentState.holds = holds;

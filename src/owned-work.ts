@@ -6,7 +6,7 @@
 // cannot see).
 import { createHook } from 'node:async_hooks';
 
-import { timerOwners, type OwnerRecord } from './owners';
+import { knownOwners, timerOwners, type OwnerRecord } from './owners';
 
 /** One-shot requests: in flight from `init` until their callback has run (`after`). */
 const ONE_SHOT_REQUESTS = new Set([
@@ -81,6 +81,7 @@ export function countWork(asyncId: number, type: string, resource: unknown, owne
     if (previous !== undefined) timerOwners.delete(previous);
     timerOwners.set(asyncId, owner);
     owner.timers.set(resource as object, asyncId);
+    if (activity !== null) watchEnd(resource as TimerEnd);
   } else if (ONE_SHOT_REQUESTS.has(type)) {
     beginRequest(asyncId, owner);
   } else if (type.endsWith('REQUEST')) {
@@ -96,7 +97,35 @@ export function countWork(asyncId: number, type: string, resource: unknown, owne
  */
 export function setActivityListener(listener: (() => void) | null): void {
   activity = listener;
+  if (listener !== null) {
+    for (const owner of knownOwners()) for (const [timer] of owner.timers.entries()) watchEnd(timer as TimerEnd);
+  }
   changed();
+}
+
+// A timer can end with no callback of its owner: clearTimeout,
+// clearInterval, clearImmediate, timeout.close(), an aborted
+// timers/promises wait — each from anyone's code. Node marks every end by
+// setting the timer's `_destroyed` to true (and a refresh sets it back to
+// false). An accessor in place of that field tells a listener at once, so the
+// drain watcher need not look at every loop iteration while an owner has
+// timers. Installed only while someone listens, on owned timers only.
+const END_WATCHED = Symbol('uv-drain:end-watched');
+type TimerEnd = { _destroyed?: boolean; [END_WATCHED]?: true };
+
+function watchEnd(timer: TimerEnd): void {
+  if (timer[END_WATCHED] === true) return;
+  timer[END_WATCHED] = true;
+  let destroyed = timer._destroyed;
+  Object.defineProperty(timer, '_destroyed', {
+    configurable: true,
+    enumerable: true,
+    get: () => destroyed,
+    set(value: boolean) {
+      destroyed = value;
+      if (value === true && activity !== null) queueActivity();
+    },
+  });
 }
 
 function onAfter(asyncId: number): void {

@@ -7,8 +7,10 @@
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DrainTimeoutError, countsFor, trackOwners, whenDrained, withOwner } from '../dist/index.js';
@@ -292,5 +294,72 @@ describe('whenDrained rejects bad input', () => {
     const empty = await failure(() => whenDrained(''));
     expect(empty).toBeInstanceOf(RangeError);
     expect(empty.message).toContain('"owner"');
+  });
+});
+
+describe('JS timers of a watched owner', () => {
+  // The watcher calls into JS when native counts change; JS timers tell JS
+  // themselves when they end (their callback, or any clear), so a pending
+  // timer costs no call per loop iteration.
+  const { watchOwner } = createRequire(import.meta.url)('../dist/drain.js') as {
+    watchOwner(owner: string, listener: (counts: { timers: number }) => boolean | void): () => void;
+  };
+
+  it('are not re-counted at every loop iteration while pending', async () => {
+    const owner = fresh('timer-quiet');
+    const timer = withOwner(owner, () => setTimeout(() => {}, 60_000));
+    const calls: number[] = [];
+    const stop = watchOwner(owner, (c) => {
+      calls.push(c.timers);
+    });
+    try {
+      // The call at watch time and the watcher's first iteration (it starts from "unknown").
+      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+      expect(calls).toEqual([1, 1]);
+      for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+      expect(calls).toEqual([1, 1]);
+    } finally {
+      stop();
+      clearTimeout(timer);
+    }
+  });
+
+  for (const [what, end] of [
+    ['clearTimeout', (t: NodeJS.Timeout) => clearTimeout(t)],
+    ['timeout.close()', (t: NodeJS.Timeout) => t.close()],
+  ] as const) {
+    it(`are seen gone at once when other code ends one with ${what}`, async () => {
+      const owner = fresh('timer-cleared');
+      const timer = withOwner(owner, () => setTimeout(() => {}, 60_000));
+      const drained = whenDrained(owner);
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      const before = binding.watchIteration();
+      end(timer);
+      const result = await drained;
+      expect(result.owner).toBe(owner);
+      // Noticed from the clear itself (a microtask), before any further loop iteration.
+      expect(binding.watchIteration() - before).toBe(0);
+    });
+  }
+
+  it('are seen gone at once when other code clears an immediate', async () => {
+    const owner = fresh('immediate-cleared');
+    const immediate = withOwner(owner, () => setImmediate(() => {}));
+    const drained = whenDrained(owner);
+    clearImmediate(immediate);
+    await drained;
+    expect(countsFor(owner)).toEqual(NOTHING);
+  });
+
+  it('are seen gone when an aborted timers/promises wait ends its timer', async () => {
+    const owner = fresh('timer-aborted');
+    const controller = new AbortController();
+    const wait = withOwner(owner, () => sleep(60_000, undefined, { signal: controller.signal }));
+    const drained = whenDrained(owner);
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    controller.abort();
+    await expect(wait).rejects.toThrow(/aborted/);
+    await drained;
+    expect(countsFor(owner)).toEqual(NOTHING);
   });
 });
