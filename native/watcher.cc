@@ -118,11 +118,14 @@ bool DrainWatcher::Recount() {
   bool changed = false;
   bool hold = false;
   if (!watched_.empty()) {
-    std::vector<Counts> now(watched_.size());
-    std::vector<uint32_t> held(watched_.size());
+    // Counted into each Watched entry: no allocation per iteration.
+    for (Watched& w : watched_) {
+      w.now = Counts();
+      w.held = 0;
+    }
     auto add = [&](size_t i, const uv_handle_t* h) {
-      now[i].Add(h);
-      if ((h->flags & (kFlagActive | kFlagRef)) == (kFlagActive | kFlagRef)) held[i]++;
+      watched_[i].now.Add(h);
+      if ((h->flags & (kFlagActive | kFlagRef)) == (kFlagActive | kFlagRef)) watched_[i].held++;
     };
     const OwnerIndex& index = state_->Index();
     if (index.Valid()) {
@@ -143,18 +146,18 @@ bool DrainWatcher::Recount() {
         }
       });
     }
-    for (size_t i = 0; i < watched_.size(); i++) {
-      int64_t requests = state_->Requests(watched_[i].id);
-      if (!SameCounts(now[i], watched_[i].last) || requests != watched_[i].last_requests) {
+    for (Watched& w : watched_) {
+      int64_t requests = state_->Requests(w.id);
+      if (!SameCounts(w.now, w.last) || requests != w.last_requests) {
         changed = true;
         // Remembered until the next prepare callback reports it: a recount
         // made from JS (watch, unwatch, JS state) must not swallow a change
         // some other watcher of the owner has not heard of yet.
         dirty_ = true;
-        watched_[i].last = now[i];
-        watched_[i].last_requests = requests;
+        w.last = w.now;
+        w.last_requests = requests;
       }
-      hold = hold || now[i].closing > 0 || requests > 0 || held[i] > 0;
+      hold = hold || w.now.closing > 0 || requests > 0 || w.held > 0;
     }
   }
   // A loop with nothing else to do ends right after the closing phase,

@@ -54,6 +54,9 @@ class DrainWatcher {
     uint32_t id;
     Counts last;
     int64_t last_requests;
+    // The recount under way: counts, and active referenced handles.
+    Counts now{};
+    uint32_t held = 0;
   };
 
   void Start();
