@@ -1,10 +1,14 @@
-// Loads the native test fixture (test/fixtures/fixture.cc, built by
+// Loads the native test fixture (test/fixtures/fixture*.cc, built by
 // `npm run build:fixtures`) on this thread and hands it uv-drain's C API.
+// The addon knows a handle (and a loop) by its key, the address as one
+// number; here keys become the hex ids snapshot() reports, with uv-drain's
+// own idOf (src/records.ts), and ids become keys again on the way in.
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { capi } from '../dist/index.js';
 import { binding } from '../dist/native.js';
+import { type HandleKey, idOf, keyOfId } from '../dist/records.js';
 import { baselinePerTest, type BaselineHooks, until } from './helpers.js';
 
 export const FIXTURE_PATH = fileURLToPath(
@@ -18,7 +22,7 @@ export const { EINVAL: UV_EINVAL, ENOTSUP: UV_ENOTSUP, EALREADY: UV_EALREADY } =
 
 export type Kind = 'timer' | 'idle' | 'prepare' | 'check' | 'async' | 'poll' | 'tcp';
 
-/** How each raw kind behaves (see start()/stop() in fixture.cc). */
+/** How each raw kind behaves (see start()/stop() in fixtures/fixture_handles.cc). */
 export const KINDS: Record<Kind, { activeOnCreate: boolean; stoppable: boolean; hasFd: boolean }> = {
   timer: { activeOnCreate: false, stoppable: true, hasFd: false },
   idle: { activeOnCreate: false, stoppable: true, hasFd: false },
@@ -113,14 +117,67 @@ export interface OffThreadResults {
   status: number;
 }
 
+/** The methods of Fixture that take or give a handle (or loop) id. */
+type IdMethods =
+  | 'loopAddress' | 'create' | 'start' | 'stop' | 'ref' | 'unref' | 'send' | 'close' | 'isLive' | 'liveIds'
+  | 'fires' | 'fd' | 'offThread' | 'tag' | 'untag' | 'ownerOf';
+type KeyRef = HandleKey | 'foreign' | null;
+
+/** The addon as it is: those methods with keys where Fixture has ids. */
+interface NativeFixture extends Omit<Fixture, IdMethods> {
+  loopAddress(): HandleKey;
+  create(kind: Kind, owner?: Owner, reuse?: HandleKey): HandleKey;
+  start(key: HandleKey): number;
+  stop(key: HandleKey): number;
+  ref(key: HandleKey): number;
+  unref(key: HandleKey): number;
+  send(key: HandleKey): number;
+  close(key: HandleKey, onClose?: (key: HandleKey) => void, keepMemory?: boolean): number;
+  isLive(key: HandleKey): boolean;
+  liveIds(): HandleKey[];
+  fires(key: HandleKey): number;
+  fd(key: HandleKey): number | null;
+  offThread(handle: KeyRef, owner: Owner, cb: (results: OffThreadResults) => void): number;
+  tag(handle: KeyRef, owner: number): number;
+  untag(handle: KeyRef): number;
+  ownerOf(handle: KeyRef, nullOut?: boolean): { rc: number; owner: number };
+}
+
+/** A handle selector as the addon takes it: 'foreign' and null (or undefined) as they are, an id as its key. */
+const keyRef = (handle: HandleRef): KeyRef => (handle == null || handle === 'foreign' ? handle : keyOfId(handle));
+
+/** The addon with ids: every other method is the addon's own (the prototype). */
+function withIds(fx: NativeFixture): Fixture {
+  const ids: Pick<Fixture, IdMethods> = {
+    loopAddress: () => idOf(fx.loopAddress()),
+    create: (kind, owner, reuse) => idOf(fx.create(kind, owner, reuse === undefined ? undefined : keyOfId(reuse))),
+    start: (id) => fx.start(keyOfId(id)),
+    stop: (id) => fx.stop(keyOfId(id)),
+    ref: (id) => fx.ref(keyOfId(id)),
+    unref: (id) => fx.unref(keyOfId(id)),
+    send: (id) => fx.send(keyOfId(id)),
+    close: (id, onClose, keepMemory) =>
+      fx.close(keyOfId(id), onClose && ((key) => onClose(idOf(key))), keepMemory),
+    isLive: (id) => fx.isLive(keyOfId(id)),
+    liveIds: () => fx.liveIds().map(idOf),
+    fires: (id) => fx.fires(keyOfId(id)),
+    fd: (id) => fx.fd(keyOfId(id)),
+    offThread: (handle, owner, cb) => fx.offThread(keyRef(handle), owner, cb),
+    tag: (handle, owner) => fx.tag(keyRef(handle), owner),
+    untag: (handle) => fx.untag(keyRef(handle)),
+    ownerOf: (handle, nullOut) => fx.ownerOf(keyRef(handle), nullOut),
+  };
+  return Object.setPrototypeOf(ids, fx) as Fixture;
+}
+
 let loaded: Fixture | undefined;
 
 /** The fixture of this thread, with uv-drain's C API table set. */
 export function loadFixture(): Fixture {
   if (loaded === undefined) {
-    const fixture = createRequire(import.meta.url)(FIXTURE_PATH) as Fixture;
+    const fixture = createRequire(import.meta.url)(FIXTURE_PATH) as NativeFixture;
     fixture.setApi(capi);
-    loaded = fixture;
+    loaded = withIds(fixture);
   }
   return loaded;
 }
