@@ -22,7 +22,7 @@ import {
   whenDrained,
   type UnloadReport,
 } from '../dist/index.js';
-import { FIXTURE_REALPATH, loadFixture } from './fixture.js';
+import { FIXTURE_REALPATH, loadFixture, UV_EINVAL } from './fixture.js';
 import { baselinePerTest, closeAfterTest, closeServer, coordinator, quitCoordinators, rejection, serverModule, uniqueName } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -184,7 +184,7 @@ describe('init that throws', () => {
       const c = coordinator();
       const err = await rejection(c.load('commit_module', { native: COMMIT_SO }));
       expect(err).toBeInstanceOf(ModuleInitError);
-      expect((err.cause as { errno?: number }).errno).toBe(-22);
+      expect((err.cause as { errno?: number }).errno).toBe(UV_EINVAL);
       expect((err.report as UnloadReport).left.handles).toEqual([]);
       expect(c.has('commit_module')).toBe(false);
       expect(mapped(COMMIT_SO)).toBe(false);
