@@ -45,6 +45,8 @@ export interface Fixture {
   setApi(capi: unknown): ApiInfo;
   apiInfo(): ApiInfo;
   loopAddress(): string;
+  /** uv_run(loop, UV_RUN_NOWAIT or UV_RUN_ONCE) from inside the current callback: a nested run. */
+  runNested(mode: 'nowait' | 'once'): number;
   /** Initialises (does not start) a handle, tagged with `owner` if given; `reuse`: memory of a closed handle. */
   create(kind: Kind, owner?: Owner, reuse?: string): string;
   start(id: string): number;

@@ -6,7 +6,10 @@
 // close callbacks and the ticks after them, after a close from a close
 // callback (finished an iteration later), and in a worker's own loop. The
 // index must stay valid through all of it: it is rebuilt only when it
-// cannot vouch for itself (a nested uv_run), never by ordinary code.
+// cannot vouch for itself (a nested uv_run), never by ordinary code. A
+// uv_run nested in a setImmediate callback runs a closing phase the index's
+// check callback never saw: the index must let go of its sets before it (no
+// freed handle read: ASan runs this file) and rebuild after.
 import { once } from 'node:events';
 import * as net from 'node:net';
 import { setImmediate as tick } from 'node:timers/promises';
@@ -16,10 +19,12 @@ import { describe, expect, it } from 'vitest';
 import { countsFor, withOwner } from '../dist/index.js';
 import { countsByWalk } from '../dist/accounting.js';
 import { binding } from '../dist/native.js';
+import { loadFixture } from './fixture.js';
 import { baselinePerTest, uniqueName } from './helpers.js';
 
 baselinePerTest();
 
+const fx = loadFixture();
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
 
 /** countsFor(owner), after checking that the index and a walk agree. */
@@ -148,6 +153,46 @@ describe('the owner index', () => {
     for (let i = 0; i < 4; i++) await tick();
     for (const o of owners) expect(agreed(o).total).toBe(0);
     expect(binding.ownerIndexState()).toEqual({ valid: true, rebuilds });
+  });
+
+  for (const mode of ['nowait', 'once'] as const) {
+    it(`lets go of its sets for a uv_run (${mode}) nested in a setImmediate callback, counts by walk, then rebuilds`, async () => {
+      const { rebuilds } = { rebuilds: await validIndex() };
+      const owner = uniqueName(`index-nested-${mode}-`);
+      const servers = await Promise.all([listen(owner), listen(owner)]);
+      const inside = await new Promise<{ valid: boolean; total: number; after: number }>((resolve) => {
+        setImmediate(() => {
+          for (const server of servers) server.close();
+          const total = agreed(owner).total;
+          // Its closing phase finishes both servers.
+          fx.runNested(mode);
+          resolve({ valid: binding.ownerIndexState().valid, total, after: agreed(owner).total });
+        });
+      });
+      expect(inside).toEqual({ valid: false, total: 2, after: 0 });
+      for (let i = 0; i < 3; i++) await tick();
+      expect(binding.ownerIndexState()).toEqual({ valid: true, rebuilds: rebuilds + 1 });
+      expect(agreed(owner).total).toBe(0);
+    });
+  }
+
+  it('stays exact through a uv_run nested in a timer callback (its own check callback runs there)', async () => {
+    await validIndex();
+    const owner = uniqueName('index-nested-timer-');
+    const [a, b] = await Promise.all([listen(owner), listen(owner)]);
+    const after = await new Promise<number>((resolve) => {
+      setTimeout(() => {
+        a.close();
+        fx.runNested('nowait');
+        b.close();
+        resolve(agreed(owner).total);
+      }, 1);
+    });
+    // a finished in the nested closing phase; b closing.
+    expect(after).toBe(1);
+    for (let i = 0; i < 3 && countsFor(owner).total > 0; i++) await tick();
+    expect(agreed(owner).total).toBe(0);
+    expect(binding.ownerIndexState().valid).toBe(true);
   });
 
   it('works in a worker thread on its own loop, and lets the worker end while owned handles are closing', async () => {
