@@ -121,15 +121,21 @@ class Addon : public Napi::Addon<Addon> {
     return Napi::String::New(info.Env(), state_->OwnerName(ArgU32(info, 0)));
   }
 
-  // countsByWalk(id): as countsFor, by walking the whole loop (the tests'
-  // oracle for the owner index).
-  Napi::Value CountsByWalkMethod(const Napi::CallbackInfo& info) {
+  // countsFor(id): puts the owner's counts in the scratch array (CountsSlot),
+  // from the owner index while it is valid.
+  Napi::Value CountsForOwner(const Napi::CallbackInfo& info) { return PutOwnerCounts(info, false); }
+
+  // countsByWalk(id): the same by walking the whole loop (the tests' oracle
+  // for the owner index).
+  Napi::Value CountsByWalkMethod(const Napi::CallbackInfo& info) { return PutOwnerCounts(info, true); }
+
+  Napi::Value PutOwnerCounts(const Napi::CallbackInfo& info, bool walk) {
     uint32_t id = ArgU32(info, 0);
     state_->ResolveBirths(false);
     Counts c;
     int64_t requests = 0;
     if (id != 0 && state_->ValidOwner(id)) {
-      c = state_->CountsByWalk(id);
+      c = walk ? state_->CountsByWalk(id) : state_->CountsFor(id);
       requests = state_->Requests(id);
     }
     PutCounts(Scratch(), c, requests);
@@ -142,20 +148,6 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("valid", state_->Index().Valid());
     o.Set("rebuilds", static_cast<double>(state_->Index().Rebuilds()));
     return o;
-  }
-
-  // countsFor(id): puts the owner's counts in the scratch array (CountsSlot).
-  Napi::Value CountsForOwner(const Napi::CallbackInfo& info) {
-    uint32_t id = ArgU32(info, 0);
-    state_->ResolveBirths(false);
-    Counts c;
-    int64_t requests = 0;
-    if (id != 0 && state_->ValidOwner(id)) {
-      c = state_->CountsFor(id);
-      requests = state_->Requests(id);
-    }
-    PutCounts(Scratch(), c, requests);
-    return info.Env().Undefined();
   }
 
   // countsByOwner(): Float64Array of an OwnerRowField row for every owner
