@@ -266,12 +266,18 @@ export class Unload {
 /** What a module still has on the loop: counts, handles (with creation stacks when captured), callbacks inside its code. */
 export function whatIsLeft(name: string, module: LoadedModule, stacks: boolean): UnloadReport['left'] {
   if (stacks) takeMatches();
-  const handles: LeftHandle[] = snapshot()
-    .filter((h) => h.owner === name)
-    .map(({ owner: _owner, ...rest }) =>
-      stacks ? { ...rest, stack: stackOf(handleCapture(keyOfId(rest.id))) } : rest,
-    );
-  return { counts: countsFor(name), handles, callbacksInside: module.callbacksInside() };
+  const counts = countsFor(name);
+  // snapshot() describes the whole loop (one walk, an object per handle):
+  // not asked for an owner with nothing left, the common end of an unload.
+  const handles: LeftHandle[] =
+    counts.total === 0
+      ? []
+      : snapshot()
+          .filter((h) => h.owner === name)
+          .map(({ owner: _owner, ...rest }) =>
+            stacks ? { ...rest, stack: stackOf(handleCapture(keyOfId(rest.id))) } : rest,
+          );
+  return { counts, handles, callbacksInside: module.callbacksInside() };
 }
 
 function sameCounts(a: OwnerCounts, b: OwnerCounts | undefined): boolean {
