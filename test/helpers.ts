@@ -247,3 +247,25 @@ export function baselinePerTest(hooks: BaselineHooks = {}): () => Set<string> {
     return baseline;
   };
 }
+
+/** The loop's totals and the ids of its handles, taken in one synchronous step. */
+export interface LoopTotals {
+  handles: number;
+  ids: Set<string>;
+}
+
+export function loopTotals(): LoopTotals {
+  return { handles: stats().handles, ids: new Set(snapshot().map((h) => h.id)) };
+}
+
+/**
+ * How far stats().handles moved between two loopTotals(), leaving out the handles that anything else in the
+ * process (the runner, Node) made or finished in between: only the handles in `ours` count.
+ */
+export function handlesMovedBy(before: LoopTotals, after: LoopTotals, ours: readonly string[] = []): number {
+  const mine = new Set(ours);
+  let others = 0;
+  for (const id of after.ids) if (!before.ids.has(id) && !mine.has(id)) others += 1;
+  for (const id of before.ids) if (!after.ids.has(id) && !mine.has(id)) others -= 1;
+  return after.handles - before.handles - others;
+}
