@@ -8,6 +8,7 @@
         "native/handle_path.cc",
         "native/loop_state.cc",
         "native/owner_index.cc",
+        "native/pacer.cc",
         "native/walk.cc",
         "native/capi.cc",
         "native/shared_objects.cc",

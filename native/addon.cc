@@ -4,6 +4,7 @@
 #include <napi.h>
 #include <node_api.h>
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -82,6 +83,9 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("watchedCounts", &Addon::WatchedCounts),
         InstanceMethod("watcherHasHandle", &Addon::WatcherHasHandle),
         InstanceMethod("handlePath", &Addon::HandlePathMethod),
+        InstanceMethod("paceShare", &Addon::PaceShare),
+        InstanceMethod("paceLeft", &Addon::PaceLeft),
+        InstanceMethod("paceIteration", &Addon::PaceIteration),
         InstanceValue("scratch", scratch_.Value()),
         InstanceValue("typeNames", TypeNames(env)),
         InstanceValue("capabilities", Capabilities(env)),
@@ -315,6 +319,27 @@ class Addon : public Napi::Addon<Addon> {
 
   Napi::Value WatchIteration(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(watcher_->Iteration()));
+  }
+
+  // paceShare(id, ns): the owner's share of each iteration's budget in ns
+  // (a positive number; Infinity stops pacing it). Validated in TypeScript.
+  Napi::Value PaceShare(const Napi::CallbackInfo& info) {
+    uint32_t id = ArgU32(info, 0);
+    double ns = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
+    if (id == 0 || !state_->ValidOwner(id) || !(ns > 0)) return ThrowRangeError(info.Env(), "bad pacing share");
+    state_->Pacing().SetShare(id, ns >= 1.8e19 ? Pacer::kUnpaced : static_cast<uint64_t>(ns));
+    return info.Env().Undefined();
+  }
+
+  // paceLeft(id): ns of the owner's share left in this iteration, Infinity when it is not paced.
+  Napi::Value PaceLeft(const Napi::CallbackInfo& info) {
+    uint64_t left = state_->Pacing().Left(ArgU32(info, 0));
+    return Napi::Number::New(info.Env(), left == Pacer::kUnpaced ? INFINITY : static_cast<double>(left));
+  }
+
+  // paceIteration(): libuv's loop_count, the iteration as pacing counts them.
+  Napi::Value PaceIteration(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(state_->Pacing().Iteration()));
   }
 
   Napi::Value WatcherHasHandle(const Napi::CallbackInfo& info) {

@@ -82,7 +82,7 @@ void UnregisterLoop(LoopState* state) {
 }
 
 LoopState::LoopState(uv_loop_t* loop)
-    : loop_(loop), thread_(uv_thread_self()), salt_(1u << kIndexBits), index_(loop) {
+    : loop_(loop), thread_(uv_thread_self()), salt_(1u << kIndexBits), index_(loop), pacer_(loop) {
   owners_.emplace_back();
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "owner_index.h"
+#include "pacer.h"
 #include "uv_drain.h"
 #include "uv_layout.h"
 
@@ -81,6 +82,8 @@ class LoopState {
   Counts CountsByWalk(uint32_t id) const;
   OwnerIndex& Index() { return index_; }
   const OwnerIndex& Index() const { return index_; }
+  // Pacing clocks of the owners being unloaded (loop thread only).
+  Pacer& Pacing() { return pacer_; }
 
   // JS births: async_hooks announces a handle before libuv creates it; the
   // handle is the first unclaimed one of that type appended to the queue
@@ -135,6 +138,7 @@ class LoopState {
   bool record_matches_ = false;
   std::vector<std::pair<uint64_t, uv_handle_t*>> matches_;
   OwnerIndex index_;
+  Pacer pacer_;
 };
 
 // Registry of the loops uv-drain is loaded on (one state per Node env).

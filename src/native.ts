@@ -76,6 +76,12 @@ export interface Binding {
   watcherHasHandle(): boolean;
   /** The path of the live fs_event, fs_poll or pipe handle at that address, if libuv keeps one. */
   handlePath(addrHi: number, addrLo: number): string | undefined;
+  /** Sets the owner's share of each iteration's pacing budget, in ns (Infinity: not paced). */
+  paceShare(id: number, ns: number): void;
+  /** Ns of the owner's share left in this iteration (starts its clock at its first question of one); Infinity when not paced. */
+  paceLeft(id: number): number;
+  /** libuv's loop_count: the iteration as pacing counts them (it moves right before each poll phase). */
+  paceIteration(): number;
   readonly scratch: Float64Array;
   /** A snapshot record (read through src/records.ts); `sharedObject` is an index into the snapshot's paths or -1. */
   readonly recordLayout: Layout<
