@@ -23,6 +23,7 @@ import {
 } from './modules';
 import { callerFile } from './code-owners';
 import { deadline, type Deadline } from './deadline';
+import { checkBudget, DEFAULT_BUDGET_MS, type PacedPending } from './pacing';
 import { keyOfId } from './records';
 import { stackOf } from './stack-text';
 import { handleCapture, retainStacks, takeMatches } from './stacks';
@@ -40,6 +41,12 @@ export interface CoordinatorOptions {
    * made. Costs a stack capture per handle birth (default false).
    */
   stacks?: boolean;
+  /**
+   * Default budget of loop time per iteration, in ms, that the modules being
+   * unloaded share for their paced wrap-up (`ctx.yield()`, `ctx.paced()`,
+   * a C module's `budget_left`); Infinity: no pacing (default 0.5).
+   */
+  budgetMs?: number;
 }
 
 /**
@@ -59,6 +66,8 @@ export interface LoadOptions {
 export interface UnloadOptions {
   /** Reject with UnloadTimeoutError after this many ms; the module then stays loaded. */
   timeoutMs?: number;
+  /** This unload's budget of loop time per iteration, in ms (see CoordinatorOptions.budgetMs). */
+  budgetMs?: number;
 }
 
 export interface QuitOptions {
@@ -66,6 +75,8 @@ export interface QuitOptions {
   timeoutMs?: number;
   /** 'reverse' (default): one module at a time, last loaded first. 'parallel': all at once. */
   order?: 'reverse' | 'parallel';
+  /** Budget of loop time per iteration of each unload, in ms (see CoordinatorOptions.budgetMs). */
+  budgetMs?: number;
 }
 
 /** A handle a module still has on the loop; `stack` when the coordinator captures stacks. */
@@ -93,6 +104,12 @@ export interface UnloadReport {
     callbacksInside: string[];
   };
   durationMs: number;
+  /**
+   * The unload's budget of loop time per iteration, in ms, and what the
+   * module's paced work still had to do when the report was made (after a
+   * deadline, what goes on while the module stays loaded).
+   */
+  pacing: { budgetMs: number } & PacedPending;
   /**
    * Loop iterations, as the drain watcher counts them: when the owner's
    * accounting last changed or deinit last settled, and when the module was
@@ -131,6 +148,7 @@ interface Entry {
  */
 export class UnloadCoordinator extends EventEmitter {
   readonly #timeoutMs: number;
+  readonly #budgetMs: number;
   readonly #entries = new Map<string, Entry>();
   readonly #loading = new Map<string, Promise<unknown>>();
   #quitting: Promise<QuitReport> | undefined;
@@ -141,6 +159,7 @@ export class UnloadCoordinator extends EventEmitter {
     super();
     checkObject(options, 'options');
     this.#timeoutMs = options.timeoutMs === undefined ? 30_000 : checkTimeout(options.timeoutMs, 'timeoutMs');
+    this.#budgetMs = options.budgetMs === undefined ? DEFAULT_BUDGET_MS : checkBudget(options.budgetMs);
     if (options.stacks !== undefined && typeof options.stacks !== 'boolean') {
       throw new TypeError(`The "stacks" option must be a boolean, received ${describe(options.stacks)}`);
     }
@@ -200,6 +219,7 @@ export class UnloadCoordinator extends EventEmitter {
         deinitCalls: 0,
         left: { counts: countsFor(name), handles: handles.map(({ owner: _o, ...h }) => h), callbacksInside: [] },
         durationMs: 0,
+        pacing: { budgetMs: this.#budgetMs, waiting: 0, itemsLeft: 0 },
       };
       throw new ModuleInitError(name, report, error);
     }
@@ -215,6 +235,7 @@ export class UnloadCoordinator extends EventEmitter {
         deinitCalls: 0,
         left: whatIsLeft(name, loaded, this.#releaseStacks !== undefined),
         durationMs: 0,
+        pacing: { budgetMs: this.#budgetMs, ...loaded.pacedPending() },
       };
       throw new ModuleInitError(name, report, error);
     }
@@ -230,17 +251,19 @@ export class UnloadCoordinator extends EventEmitter {
    */
   unload(name: string, options: UnloadOptions = {}): Promise<UnloadReport> {
     let timeoutMs: number;
+    let budgetMs: number;
     try {
       checkOwner(name, 'name');
       checkObject(options, 'options');
       timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : checkTimeout(options.timeoutMs, 'timeoutMs');
+      budgetMs = options.budgetMs === undefined ? this.#budgetMs : checkBudget(options.budgetMs);
     } catch (error) {
       return Promise.reject(error);
     }
     const entry = this.#entries.get(name);
     if (entry === undefined) return Promise.reject(new UnknownModuleError(name));
     if (entry.unloading !== undefined) return entry.unloading;
-    const unloading = this.#unload(entry, timeoutMs);
+    const unloading = this.#unload(entry, timeoutMs, budgetMs);
     entry.unloading = unloading;
     const forget = () => {
       if (entry.unloading === unloading) entry.unloading = undefined;
@@ -257,21 +280,23 @@ export class UnloadCoordinator extends EventEmitter {
    */
   quit(options: QuitOptions = {}): Promise<QuitReport> {
     let timeoutMs: number;
+    let budgetMs: number;
     try {
       checkObject(options, 'options');
       if (options.order !== undefined && options.order !== 'reverse' && options.order !== 'parallel') {
         throw new TypeError(`The "order" option must be 'reverse' or 'parallel', received ${describe(options.order)}`);
       }
       timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : checkTimeout(options.timeoutMs, 'timeoutMs');
+      budgetMs = options.budgetMs === undefined ? this.#budgetMs : checkBudget(options.budgetMs);
     } catch (error) {
       return Promise.reject(error);
     }
     if (this.#quitting !== undefined) return this.#quitting;
-    this.#quitting = this.#quit(timeoutMs, options.order ?? 'reverse');
+    this.#quitting = this.#quit(timeoutMs, options.order ?? 'reverse', budgetMs);
     return this.#quitting;
   }
 
-  async #quit(timeoutMs: number, order: 'reverse' | 'parallel'): Promise<QuitReport> {
+  async #quit(timeoutMs: number, order: 'reverse' | 'parallel', budgetMs: number): Promise<QuitReport> {
     const endsAt = now() + timeoutMs;
     // Let loads already under way finish first, so that none slips past —
     // but not past the deadline.
@@ -309,7 +334,7 @@ export class UnloadCoordinator extends EventEmitter {
         return;
       }
       try {
-        report.modules.push(await this.unload(name, { timeoutMs: remaining }));
+        report.modules.push(await this.unload(name, { timeoutMs: remaining, budgetMs }));
       } catch (error) {
         if (error instanceof UnloadTimeoutError) timedOut = true;
         report.failed.push({ name, error: error as Error });
@@ -342,13 +367,14 @@ export class UnloadCoordinator extends EventEmitter {
     return report;
   }
 
-  #unload(entry: Entry, timeoutMs: number): Promise<UnloadReport> {
+  #unload(entry: Entry, timeoutMs: number, budgetMs: number): Promise<UnloadReport> {
     const { name, module } = entry;
     return new Unload(name, module, timeoutMs, {
       remove: () => this.#entries.delete(name),
       emit: (event, ...args) => this.emit(event, ...args),
       error: (error) => this.#emitError(error, name),
       stacks: this.#releaseStacks !== undefined,
+      budgetMs,
     }).promise;
   }
 

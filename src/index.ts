@@ -21,6 +21,8 @@ export type {
 export { leakCheck, formatLeakReport } from './leaks';
 export type { LeakCheck, LeakCheckOptions, LeakReport, Leak, LeakedHandle, LeakedTimer, FormatOptions } from './leaks';
 export type { JsModule, ModuleContext, ModuleSpec, NativeModuleSpec, DeinitAnswer } from './modules';
+export { DEFAULT_BUDGET_MS } from './pacing';
+export type { PacedPending } from './pacing';
 export type { CApi } from './native';
 
 /** The C API table for native code (see native/include/uv_drain.h). */

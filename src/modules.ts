@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 
 import { cModule } from './c-module';
 import { binding, type CModuleHandle } from './native';
+import { ModulePacer, type PacedPending } from './pacing';
 import { asModule, ownCode } from './owner-scopes';
 import { ownerRecord } from './owners';
 import { describe } from './validate';
@@ -17,6 +18,21 @@ export type DeinitAnswer = 'done' | 'again';
 export interface ModuleContext {
   /** The module's name, which is also its owner tag. */
   readonly name: string;
+  /**
+   * Paced wrap-up: resolves at once while the module's share of this loop
+   * iteration's budget is not spent, else in a later iteration (after the
+   * loop has polled for I/O). Outside an unload, or with `budgetMs:
+   * Infinity`, it always resolves at once.
+   */
+  yield(): Promise<void>;
+  /** Ms of the module's share of this iteration's budget left (0 once spent); Infinity when not paced. */
+  budgetLeft(): number;
+  /**
+   * Runs `fn` over `items` in budgeted slices: `await ctx.yield()` between
+   * items, so at least one item per iteration. A promise `fn` returns is
+   * awaited before the next item. Resolves once every item is done.
+   */
+  paced<T>(items: Iterable<T>, fn: (item: T, index: number) => unknown): Promise<void>;
 }
 
 /** A JS module: any of the three hooks, each may be async. */
@@ -48,6 +64,10 @@ export interface LoadedModule {
   callbacksInside(): string[];
   /** Forgets the module: drops the JS module (and its CommonJS cache entry) or dlcloses the C one. */
   remove(): void;
+  /** Its paced work begins now (cleanup is called): starts this iteration's clock. */
+  beginPacing(): void;
+  /** What its paced work still has to do. */
+  pacedPending(): PacedPending;
 }
 
 const HOOKS = ['init', 'cleanup', 'deinit'] as const;
@@ -195,7 +215,13 @@ function bothPaths(p: string): string[] {
 }
 
 function jsModule(name: string, mod: JsModule, cjsFile: string | undefined, releaseCode: () => void): LoadedModule {
-  const ctx: ModuleContext = Object.freeze({ name });
+  const pacer = new ModulePacer(name);
+  const ctx: ModuleContext = Object.freeze({
+    name,
+    yield: () => pacer.yield(),
+    budgetLeft: () => pacer.budgetLeft(),
+    paced: <T>(items: Iterable<T>, fn: (item: T, index: number) => unknown) => pacer.paced(items, fn),
+  });
   return {
     kind: 'js',
     async init() {
@@ -220,12 +246,15 @@ function jsModule(name: string, mod: JsModule, cjsFile: string | undefined, rele
       if (cjsFile !== undefined) delete require.cache[cjsFile];
       releaseCode();
     },
+    beginPacing: () => pacer.begin(),
+    pacedPending: () => pacer.pending(),
   };
 }
 
 function openNative(name: string, file: string, symbols: string): LoadedModule {
   const c = cModule;
-  const handle: CModuleHandle = c.open(file, symbols, ownerRecord(name).id, name);
+  const id = ownerRecord(name).id;
+  const handle: CModuleHandle = c.open(file, symbols, id, name);
   let closed = false;
   const check = (what: string, rc: number) => {
     if (rc < 0) throw uvError(`${what} of native module "${name}" returned ${rc}`, rc);
@@ -249,10 +278,19 @@ function openNative(name: string, file: string, symbols: string): LoadedModule {
       c.close(handle);
       closed = true;
     },
+    beginPacing: () => void binding.paceLeft(id),
+    // The C side's continuations; what each will still do, only the module knows.
+    pacedPending: () => ({ waiting: closed ? 0 : continuationsOf(handle), itemsLeft: null }),
   };
 }
 
 const { EAGAIN: UV_EAGAIN, EBUSY: UV_EBUSY } = binding.uvErrors;
+
+/** The continuations a C module asked for that have not run yet. */
+function continuationsOf(handle: CModuleHandle): number {
+  const pending = (cModule as { pacedPending?: (h: CModuleHandle) => number }).pacedPending;
+  return pending === undefined ? 0 : pending(handle);
+}
 
 function uvError(message: string, rc: number): Error {
   const error = new Error(message) as Error & { errno: number };

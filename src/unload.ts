@@ -28,6 +28,7 @@ import { deadline, type Deadline } from './deadline';
 import { isDrained, updateJsState, watchOwner } from './drain';
 import { ModuleDeinitError, UnloadTimeoutError, messageOf } from './errors';
 import type { DeinitAnswer, LoadedModule } from './modules';
+import { sharePacing } from './pacing';
 import { binding } from './native';
 import { keyOfId } from './records';
 import { stackOf } from './stack-text';
@@ -43,6 +44,8 @@ export interface UnloadHooks {
   emit(event: 'cleanup' | 'drained' | 'unloaded' | 'stalled', ...args: unknown[]): void;
   error(error: unknown): void;
   stacks: boolean;
+  /** The module's budget of loop time per iteration for its paced wrap-up (Infinity: none). */
+  budgetMs: number;
 }
 
 export class Unload {
@@ -54,6 +57,7 @@ export class Unload {
   readonly #report: UnloadReport;
   readonly #started = now();
   readonly #expiry: Deadline;
+  readonly #endPacing: (keep: boolean) => void;
   #resolve!: (report: UnloadReport) => void;
   #reject!: (error: Error) => void;
   #stopWatching: () => void;
@@ -67,6 +71,8 @@ export class Unload {
   #lastChange = 0;
   /** Iteration of the last 'again' answered with nothing of the owner left, while nothing changed since. */
   #emptyAgainAt: number | undefined;
+  /** Verifying, nothing left as seen from a microtask: removed at the next prepare callback if still so. */
+  #confirmAtPrepare = false;
 
   constructor(name: string, module: LoadedModule, timeoutMs: number, hooks: UnloadHooks) {
     this.#name = name;
@@ -80,6 +86,7 @@ export class Unload {
       deinitCalls: 0,
       left: { counts: countsFor(name), handles: [], callbacksInside: [] },
       durationMs: 0,
+      pacing: { budgetMs: hooks.budgetMs, waiting: 0, itemsLeft: 0 },
     };
     this.promise = new Promise<UnloadReport>((resolve, reject) => {
       this.#resolve = resolve;
@@ -95,8 +102,10 @@ export class Unload {
     });
     // Module code runs only once unload() has recorded this unload, so that
     // a module calling unload() or quit() from its cleanup gets this promise.
+    this.#endPacing = sharePacing(name, hooks.budgetMs);
     queueMicrotask(() => {
       this.#hooks.emit('cleanup', name);
+      this.#module.beginPacing();
       this.#module.cleanup().then(
         () => this.#startDrain(),
         (error: unknown) => {
@@ -121,7 +130,7 @@ export class Unload {
     // Verifying with the owner drained but a handle of someone else (or of
     // nobody) still calling into the module: its going changes nothing of
     // the owner's, so only looking at every iteration sees it.
-    if (this.state === 'verifying') return this.#calledIntoByOthers;
+    if (this.state === 'verifying') return this.#calledIntoByOthers || this.#confirmAtPrepare;
     return this.state === 'draining' && !this.#asking && (this.#askNext || this.#report.lastDeinit === 'again');
   }
 
@@ -134,7 +143,16 @@ export class Unload {
       if (this.state === 'draining') this.#askNext = true;
     }
     if (this.state === 'verifying') {
-      if (this.#nothingLeft(counts)) this.#remove(counts);
+      // Seen from a microtask (a timer's or a request's end), nothing left
+      // may still be followed by module code queued behind it (a promise
+      // continuation that makes more work): the removal waits for the
+      // iteration's prepare callback, where every microtask has run.
+      if (this.#nothingLeft(counts)) {
+        if (atPrepare) this.#remove(counts);
+        else this.#confirmAtPrepare = true;
+      } else {
+        this.#confirmAtPrepare = false;
+      }
     } else if (this.state === 'draining' && atPrepare && !this.#asking) {
       if (this.#askNext || this.#report.lastDeinit === 'again') this.#ask(counts, iteration);
     }
@@ -252,12 +270,15 @@ export class Unload {
 
   #settle(state: 'removed' | 'failed'): void {
     this.state = state;
+    // A module kept after a failed unload goes on with its paced work, at its last share.
+    this.#endPacing(state === 'failed');
     this.#expiry.cancel();
     this.#stopWatching();
   }
 
   #snapshotReport(): UnloadReport {
     this.#report.left = whatIsLeft(this.#name, this.#module, this.#hooks.stacks);
+    this.#report.pacing = { budgetMs: this.#hooks.budgetMs, ...this.#module.pacedPending() };
     this.#report.durationMs = now() - this.#started;
     return { ...this.#report, left: { ...this.#report.left } };
   }
