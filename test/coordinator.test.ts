@@ -489,6 +489,39 @@ describe('drain detection through the coordinator', () => {
 });
 
 describe('a module is not taken at its word', () => {
+  it('is not removed while its last timer callback has module code queued behind it (a promise continuation that makes more work)', async () => {
+    const c = coordinator();
+    const name = fresh('continuation');
+    const steps: string[] = [];
+    let server: net.Server | undefined;
+    await c.load(name, {
+      cleanup() {
+        // No deinit: 'done', and only a timer left, so the unload is verifying. The timer's end is seen
+        // in a microtask queued before the callback's own continuation, which then opens a server.
+        setTimeout(() => {
+          steps.push('timer');
+          void Promise.resolve().then(() => {
+            steps.push('continuation');
+            server = net.createServer().listen(0, '127.0.0.1', () => {
+              steps.push('listening');
+              server!.close(() => steps.push('closed'));
+            });
+          });
+        }, 5);
+      },
+    });
+    let seenAtDrain: string[] = [];
+    c.on('drained', () => {
+      seenAtDrain = [...steps];
+    });
+    const report = await c.unload(name);
+    expect(report.removed).toBe(true);
+    // The server was the module's: it was drained only once the server's close had run.
+    expect(seenAtDrain).toEqual(['timer', 'continuation', 'listening', 'closed']);
+    expect(countsFor(name)).toEqual(NOTHING);
+    await c.quit();
+  });
+
   it("a deinit that says done while the module holds an active handle: not removed, stalled 'done-but-holding', UnloadTimeoutError naming the handle", async () => {
     const c = coordinator();
     const events = record(c);
