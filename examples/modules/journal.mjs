@@ -1,7 +1,7 @@
 // A JS module for the demo: a tiny journal service. Clients send lines over
 // TCP; each line is appended to a file and fsync'ed, then acknowledged.
-// Cleanup stops accepting and lets the commits in flight finish; deinit says
-// 'again' until they have.
+// Cleanup stops accepting, lets the commits in flight finish and hangs up on
+// the clients in paced slices; deinit says 'again' until all that is done.
 import fs from 'node:fs/promises';
 import net from 'node:net';
 
@@ -49,14 +49,16 @@ function commit(line, socket) {
     .finally(() => inFlight--);
 }
 
-export function cleanup() {
+export function cleanup(ctx) {
   clearInterval(heartbeat);
   server.close();
   // Stop reading (what is not acknowledged was never committed); finish
-  // the commits in flight, send their acks, then hang up.
+  // the commits in flight, send their acks, then hang up: with many clients,
+  // a budgeted slice of them per loop iteration (ctx.paced), so that the
+  // host goes on serving while this module winds down.
   for (const socket of sockets) socket.pause();
   chain = chain.then(async () => {
-    for (const socket of sockets) socket.end(() => socket.destroy());
+    await ctx.paced([...sockets], (socket) => socket.end(() => socket.destroy()));
     await file.close();
   });
 }
