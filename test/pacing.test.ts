@@ -11,6 +11,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_BUDGET_MS, UnloadCoordinator, UnloadTimeoutError, countsFor, type JsModule, type ModuleContext } from '../dist/index.js';
 import { binding } from '../dist/native.js';
@@ -285,6 +286,39 @@ describe('a paced cleanup', () => {
     expect(report.removed).toBe(true);
     expect(report.pacing).toEqual({ budgetMs: 0.01, waiting: 0, itemsLeft: 0 });
     await c.quit();
+  });
+});
+
+describe('in a worker thread', () => {
+  it("paces on the worker's own loop, and the worker ends by itself once the module is removed", async () => {
+    const dist = new URL('../dist/', import.meta.url).href;
+    const code = `
+      const { parentPort } = require('node:worker_threads');
+      const { UnloadCoordinator } = require(${JSON.stringify(new URL('index.js', dist).pathname)});
+      const { binding } = require(${JSON.stringify(new URL('native.js', dist).pathname)});
+      const busy = (ms) => { const end = performance.now() + ms; while (performance.now() < end); };
+      const iterations = [];
+      const c = new UnloadCoordinator({ budgetMs: 1 });
+      (async () => {
+        await c.load('worker-paced', {
+          cleanup: (ctx) => ctx.paced(Array.from({ length: 20 }), () => { iterations.push(binding.paceIteration()); busy(0.4); }),
+        });
+        const report = await c.unload('worker-paced');
+        await c.quit();
+        parentPort.postMessage({ iterations, removed: report.removed });
+      })();
+    `;
+    const worker = new Worker(code, { eval: true });
+    const [result] = (await once(worker, 'message')) as [{ iterations: number[]; removed: boolean }];
+    const [exitCode] = await once(worker, 'exit');
+    expect(exitCode).toBe(0);
+    expect(result.removed).toBe(true);
+    expect(result.iterations).toHaveLength(20);
+    const perIteration = new Map<number, number>();
+    for (const i of result.iterations) perIteration.set(i, (perIteration.get(i) ?? 0) + 1);
+    // 0.4 ms items, 1 ms budget: at most 3 per iteration of the worker's loop.
+    expect(Math.max(...perIteration.values())).toBeLessThanOrEqual(3);
+    expect(perIteration.size).toBeGreaterThanOrEqual(7);
   });
 });
 
