@@ -344,10 +344,17 @@ describe('JS timers of a watched owner', () => {
 
   it('are seen gone at once when other code clears an immediate', async () => {
     const owner = fresh('immediate-cleared');
+    let before = -1;
+    // Nobody's immediate, queued first: it clears the owner's in the same check phase.
+    setImmediate(() => {
+      before = binding.watchIteration();
+      clearImmediate(immediate);
+    });
     const immediate = withOwner(owner, () => setImmediate(() => {}));
-    const drained = whenDrained(owner);
-    clearImmediate(immediate);
-    await drained;
+    await whenDrained(owner);
+    // Noticed from the clear itself (a microtask of that check phase), not at the next prepare callback.
+    expect(before).toBeGreaterThanOrEqual(0);
+    expect(binding.watchIteration() - before).toBe(0);
     expect(countsFor(owner)).toEqual(NOTHING);
   });
 
