@@ -44,10 +44,9 @@ const resolved = Promise.resolve();
 export class ModulePacer {
   readonly #name: string;
   readonly #id: number;
-  #waiters: (() => void)[] = [];
+  /** Tasks waiting to resume, with the iteration each began to wait in. */
+  #waiters: { resume: () => void; since: number }[] = [];
   #immediate: NodeJS.Immediate | undefined;
-  /** The iteration in which the first waiting task began to wait. */
-  #waitingSince = 0;
   /** ctx.paced() runs under way: items not reached yet, or null for an iterator of unknown size. */
   readonly #runs = new Set<{ left: number | null }>();
 
@@ -66,11 +65,8 @@ export class ModulePacer {
   yield(): Promise<void> {
     if (binding.paceLeft(this.#id) > 0) return resolved;
     return new Promise<void>((resolve) => {
-      this.#waiters.push(resolve);
-      if (this.#immediate === undefined) {
-        this.#waitingSince = binding.paceIteration();
-        this.#wait();
-      }
+      this.#waiters.push({ resume: resolve, since: binding.paceIteration() });
+      if (this.#immediate === undefined) this.#wait();
     });
   }
 
@@ -118,17 +114,18 @@ export class ModulePacer {
   }
 
   #resume(): void {
-    // An immediate made in a poll-phase callback runs in the same iteration's
-    // check phase: no poll between, so it waits one more.
-    if (binding.paceIteration() === this.#waitingSince) {
-      this.#wait();
-      return;
-    }
+    // A task resumes only in a later iteration than the one it began to wait
+    // in (a poll lies between): one that waits since this iteration (it
+    // waited in a poll-phase callback, whose immediate runs in the same
+    // iteration's check phase) waits for the next immediate.
+    const iteration = binding.paceIteration();
+    const ready = this.#waiters.filter((w) => w.since < iteration);
+    this.#waiters = this.#waiters.filter((w) => w.since >= iteration);
     this.#immediate = undefined;
-    const waiters = this.#waiters;
-    this.#waiters = [];
+    if (this.#waiters.length > 0) this.#wait();
+    if (ready.length === 0) return;
     binding.paceLeft(this.#id);
-    for (const resume of waiters) resume();
+    for (const waiter of ready) waiter.resume();
   }
 }
 
