@@ -81,7 +81,7 @@ export function countWork(asyncId: number, type: string, resource: unknown, owne
     if (previous !== undefined) timerOwners.delete(previous);
     timerOwners.set(asyncId, owner);
     owner.timers.set(resource as object, asyncId);
-    if (activity !== null) watchEnd(resource as TimerEnd);
+    if (activity !== null) watchEnd(resource as TimerEnd, owner);
   } else if (ONE_SHOT_REQUESTS.has(type)) {
     beginRequest(asyncId, owner);
   } else if (type.endsWith('REQUEST')) {
@@ -98,7 +98,7 @@ export function countWork(asyncId: number, type: string, resource: unknown, owne
 export function setActivityListener(listener: (() => void) | null): void {
   activity = listener;
   if (listener !== null) {
-    for (const owner of knownOwners()) for (const [timer] of owner.timers.entries()) watchEnd(timer as TimerEnd);
+    for (const owner of knownOwners()) for (const [timer] of owner.timers.entries()) watchEnd(timer as TimerEnd, owner);
   }
   changed();
 }
@@ -113,19 +113,24 @@ export function setActivityListener(listener: (() => void) | null): void {
 const END_WATCHED = Symbol('uv-drain:end-watched');
 type TimerEnd = { _destroyed?: boolean; [END_WATCHED]?: true };
 
-function watchEnd(timer: TimerEnd): void {
-  if (timer[END_WATCHED] === true) return;
-  timer[END_WATCHED] = true;
-  let destroyed = timer._destroyed;
-  Object.defineProperty(timer, '_destroyed', {
-    configurable: true,
-    enumerable: true,
-    get: () => destroyed,
-    set(value: boolean) {
-      destroyed = value;
-      if (value === true && activity !== null) queueActivity();
-    },
-  });
+function watchEnd(timer: TimerEnd, owner: OwnerRecord): void {
+  // A refreshed timer is counted again: its end is told again.
+  if (timer[END_WATCHED] !== true) {
+    timer[END_WATCHED] = true;
+    let destroyed = timer._destroyed;
+    Object.defineProperty(timer, '_destroyed', {
+      configurable: true,
+      enumerable: true,
+      get: () => destroyed,
+      set(value: boolean) {
+        destroyed = value;
+        if (value !== true) return;
+        owner.timers.ended(timer);
+        if (activity !== null) queueActivity();
+      },
+    });
+  }
+  if (timer._destroyed !== true) owner.timers.tellsEnd(timer);
 }
 
 function onAfter(asyncId: number): void {
