@@ -97,6 +97,7 @@ onWorkChange(updateHook);
  */
 function ownerAtBirth(type: string, triggerAsyncId: number, isHandle: boolean): OwnerRecord | undefined | typeof NODE {
   if (state.suppressed > 0) return undefined;
+  if (state.certain !== undefined) return state.certain;
   const timer = TIMER_TYPES.has(type);
   if (!isHandle && !timer && !isCountedRequest(type)) return undefined;
   const explicit = state.explicit.length > 0 ? state.explicit[state.explicit.length - 1] : undefined;

@@ -11,7 +11,8 @@
 // task in a later iteration, after a poll phase.
 import { binding } from './native';
 import { withOwner } from './owner-scopes';
-import { ownerRecord } from './owners';
+import { madeFor } from './birth-state';
+import { ownerRecord, type OwnerRecord } from './owners';
 import { checkFunction, describe } from './validate';
 
 /** The budget of loop time per iteration a module's wrap-up gets unless told otherwise, in ms. */
@@ -43,6 +44,7 @@ const resolved = Promise.resolve();
 /** The pacing of one JS module: what its ctx's yield(), budgetLeft() and paced() use. */
 export class ModulePacer {
   readonly #name: string;
+  readonly #record: OwnerRecord;
   readonly #id: number;
   /** Tasks waiting to resume, with the iteration each began to wait in. */
   #waiters: { resume: () => void; since: number }[] = [];
@@ -52,7 +54,8 @@ export class ModulePacer {
 
   constructor(name: string) {
     this.#name = name;
-    this.#id = ownerRecord(name).id;
+    this.#record = ownerRecord(name);
+    this.#id = this.#record.id;
   }
 
   /** Ms of this iteration's share left; Infinity when the module is not being paced. */
@@ -110,7 +113,7 @@ export class ModulePacer {
 
   #wait(): void {
     // Made as the module: its work, counted as its timer while it waits.
-    this.#immediate = withOwner(this.#name, () => setImmediate(() => this.#resume()));
+    this.#immediate = withOwner(this.#name, () => madeFor(this.#record, () => setImmediate(() => this.#resume())));
   }
 
   #resume(): void {
