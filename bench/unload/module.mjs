@@ -1,7 +1,8 @@
-// The unload benchmark's JS module: one factory, three modes (one per way a
+// The unload benchmark's JS module: one factory, four modes (one per way a
 // host unloads today or with uv-drain). Same handles, same commits, same close
-// order in every mode; only what happens to the pending commits, and who
-// decides that the module is gone, differ.
+// order in every mode; only what happens to the pending commits, how the
+// handles are spread over loop iterations, and who decides that the module is
+// gone, differ.
 //
 // Handles (K >= 4 in all): 1 fs.watch watcher (its own empty directory),
 // 1 TCP server on 127.0.0.1, C = (K-2)/4 loopback connections to it (2 sockets
@@ -25,6 +26,18 @@
 //    pending commit synchronously (writeSync + fsyncSync), and answers 'done'.
 //  - 'abrupt': deinit() closes every handle, drops the pending commits, and
 //    answers 'done'.
+//  - 'paced' (drain-aware, issue 15; through the coordinator only: it needs
+//    the cleanup's ctx): cleanup(ctx) stops accepting at once (watcher, then
+//    server.close(): no new connection, its 'close' once the connections are
+//    gone), then destroys the sockets and clears the timers through
+//    ctx.paced() — as many per loop iteration as the module's share of the
+//    unload's budget allows, at least one — and starts the commits as in
+//    drain mode. cleanup does not await the paced run: while it waits for a
+//    later iteration it is the module's (an owned setImmediate, counted in
+//    its `timers`), so the drain cannot be seen before it ends. deinit()
+//    answers like drain mode, 'again' also while the paced run is under way.
+//    The end of the paced run's last item is noted like a callback (with
+//    P = 0 and no socket left to close, it is the module's last code).
 // The commit file is closed with closeSync once nothing is in flight.
 //
 // The module notes the end of every callback that may be its last (a socket's
@@ -55,7 +68,7 @@ export function lineOf(seq) {
 /**
  * @param {object} o
  * @param {number} o.K
- * @param {'drain'|'blocking'|'abrupt'} o.mode
+ * @param {'drain'|'blocking'|'abrupt'|'paced'} o.mode
  * @param {string} o.file commit file
  * @param {string} o.watchDir directory for the watcher (created if missing)
  * @param {() => number} o.loopCount libuv loop_count (probe)
@@ -64,7 +77,7 @@ export function lineOf(seq) {
  * @param {() => void} [o.onCleanupDone] called as the last thing cleanup() does
  */
 export function createBenchModule({ K, mode, file, watchDir, loopCount, watchIteration, upstream = null, onCleanupDone = noop }) {
-  if (!['drain', 'blocking', 'abrupt'].includes(mode)) throw new TypeError(`bad mode ${mode}`);
+  if (!['drain', 'blocking', 'abrupt', 'paced'].includes(mode)) throw new TypeError(`bad mode ${mode}`);
   const { connections: C, timers: T } = composition(K);
   const state = {
     mode,
@@ -83,6 +96,8 @@ export function createBenchModule({ K, mode, file, watchDir, loopCount, watchIte
     watcherOpen: false,
     upstreamOpen: false,
     fileOpen: false,
+    pacing: false, // paced mode: the paced close run is under way
+    pacedItems: 0, // paced mode: sockets and timers its run had to close
   };
   let fd = -1;
   let server;
@@ -133,6 +148,37 @@ export function createBenchModule({ K, mode, file, watchDir, loopCount, watchIte
     });
   }
 
+  // Paced mode: stop accepting at once; the per-item closes go through
+  // ctx.paced(), sockets first (same order as closeHandles), then timers.
+  function closePaced(ctx) {
+    if (closed) return;
+    closed = true;
+    watcher.close();
+    state.watcherOpen = false;
+    server.close(() => {
+      state.serverOpen = false;
+    });
+    const items = [...clients, ...accepted, ...timers];
+    timers.length = 0;
+    state.pacedItems = items.length;
+    if (items.length === 0) return;
+    const last = items.length - 1;
+    state.pacing = true;
+    ctx
+      .paced(items, (item, i) => {
+        if (item instanceof net.Socket) item.destroy();
+        else clearTimeout(item);
+        if (i === last) {
+          state.pacing = false;
+          noteCb();
+        }
+      })
+      .catch(() => {
+        state.errors++;
+        state.pacing = false;
+      });
+  }
+
   function commitNext() {
     if (state.next >= state.P) {
       if (state.inflight === 0) closeFile();
@@ -159,6 +205,7 @@ export function createBenchModule({ K, mode, file, watchDir, loopCount, watchIte
   }
 
   const drained = () =>
+    !state.pacing &&
     state.next >= state.P &&
     state.inflight === 0 &&
     !state.fileOpen &&
@@ -223,10 +270,11 @@ export function createBenchModule({ K, mode, file, watchDir, loopCount, watchIte
         });
       }
     },
-    cleanup() {
-      if (mode !== 'drain' || cleaning) return;
+    cleanup(ctx) {
+      if ((mode !== 'drain' && mode !== 'paced') || cleaning) return;
       cleaning = true;
-      closeHandles();
+      if (mode === 'paced') closePaced(ctx);
+      else closeHandles();
       if (up !== undefined) {
         up.once('data', () => {
           up.destroy();
@@ -238,7 +286,7 @@ export function createBenchModule({ K, mode, file, watchDir, loopCount, watchIte
       onCleanupDone();
     },
     deinit() {
-      if (mode === 'drain') return cleaning && drained() ? 'done' : 'again';
+      if (mode === 'drain' || mode === 'paced') return cleaning && drained() ? 'done' : 'again';
       closeHandles();
       if (up !== undefined) up.destroy();
       if (mode === 'blocking') {
