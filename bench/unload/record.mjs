@@ -15,4 +15,5 @@ export const REC = Object.freeze({
   MADE: 12, // handles made by init
   CLEANUP_NS: 13, // CLOCK_MONOTONIC ns at the end of cleanup
   CLEANUP_CPU_US: 14, // getrusage(RUSAGE_SELF) user+system µs then
+  LATER: 15, // paced mode: continuations (continue_later) that ran; 0 when unpaced
 });

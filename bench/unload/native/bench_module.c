@@ -12,7 +12,7 @@
  *                     (10 min, never fire during the benchmark). All tagged.
  *   UVD_BENCH_FILE    the commit file (created or truncated at init).
  *   UVD_BENCH_DIR     the directory the watcher watches.
- *   UVD_BENCH_MODE    "drain" or "blocking".
+ *   UVD_BENCH_MODE    "drain", "blocking" or "paced".
  *   UVD_BENCH_RECORD  "0x..." address of the probe's record (probe.c).
  * Read at cleanup (the host sets it right before unload):
  *   UVD_BENCH_P       commits accepted and not yet durable when the unload
@@ -27,6 +27,17 @@
  *   fsyncs every pending commit synchronously (uv_fs_* with a NULL callback,
  *   on the loop thread), closes the file, and then answers like drain mode
  *   (the close callbacks are still module code: dlclose must wait for them).
+ * paced mode (drain-aware, issue 15): cleanup stops accepting at once
+ *   (uv_close of the watcher and of the server), then closes the sockets and
+ *   the timers (same order as drain mode: connecting sockets, accepted ones,
+ *   timers) in slices: one handle, then more while ctx->budget_left(ctx) > 0,
+ *   and ctx->continue_later(ctx, wrap_up) for the rest, which does the same
+ *   in a later iteration. Commits start in cleanup as in drain mode; deinit
+ *   answers like drain mode (handles are counted until their close callback
+ *   ran, so UV_EAGAIN while the slices go on). Needs a uv-drain whose ctx has
+ *   budget_left and continue_later (UV_DRAIN_MODULE_CTX_HAS, checked at
+ *   cleanup) and a header that declares them (checked when compiled): without
+ *   either, paced mode behaves as drain mode (R_LATER stays 0).
  *
  * The end of cleanup writes its CLOCK_MONOTONIC time and the process's CPU
  * time (getrusage) into the record.
@@ -34,6 +45,7 @@
  * callbacks) ends by writing CLOCK_MONOTONIC and uv's loop_count into the
  * record, before request_end (after which the module may be removed).
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +82,7 @@ enum {
   R_MADE = 12,
   R_CLEANUP_NS = 13,
   R_CLEANUP_CPU_US = 14,
+  R_LATER = 15, /* paced mode: continuations uv-drain ran */
   R_SLOTS = 16
 };
 
@@ -88,6 +101,7 @@ struct st_s {
   uv_drain_owner_t owner;
   volatile uint64_t* rec;
   int blocking;
+  int paced;
 
   unsigned T, C;
   uv_timer_t* timers;
@@ -109,6 +123,7 @@ struct st_s {
 
   int cleaning;
   int flushed; /* blocking mode: the synchronous flush ran */
+  unsigned close_pos; /* paced mode: handles of clients, accepted, timers closed so far */
 };
 
 static uint64_t g_dummy[R_SLOTS];
@@ -203,6 +218,55 @@ static void close_handles(st_t* st) {
   if (st->watching) close_handle((uv_handle_t*)&st->watcher);
   close_handle((uv_handle_t*)&st->server);
 }
+
+/* ---- paced closing (paced mode) ------------------------------------------ */
+
+#ifdef UV_DRAIN_MODULE_CTX_HAS /* a header with budget_left and continue_later */
+static unsigned paced_total(st_t* st) { return st->C + st->n_accepted + st->T; }
+
+/* Closes the next of the sockets and timers, in close_handles' order. */
+static void close_one(st_t* st) {
+  unsigned i = st->close_pos++;
+  if (i < st->C) {
+    close_handle((uv_handle_t*)&st->clients[i]);
+    return;
+  }
+  i -= st->C;
+  if (i < st->n_accepted) {
+    close_handle((uv_handle_t*)&st->accepted[i]);
+    return;
+  }
+  i -= st->n_accepted;
+  close_handle((uv_handle_t*)&st->timers[i]);
+}
+
+static int can_pace(uv_drain_module_ctx_t* ctx) {
+  return UV_DRAIN_MODULE_CTX_HAS(ctx, budget_left) && UV_DRAIN_MODULE_CTX_HAS(ctx, continue_later) &&
+         ctx->budget_left != NULL && ctx->continue_later != NULL;
+}
+
+static void wrap_up(uv_drain_module_ctx_t* ctx);
+
+/* One slice: at least one handle, then more while the share is not spent;
+ * the rest in a later iteration (or now, unpaced, if that cannot be asked). */
+static void slice_and_continue(uv_drain_module_ctx_t* ctx, st_t* st) {
+  unsigned total = paced_total(st);
+  if (st->close_pos < total) close_one(st);
+  while (st->close_pos < total && ctx->budget_left(ctx) > 0) close_one(st);
+  if (st->close_pos < total && ctx->continue_later(ctx, wrap_up) != 0) {
+    while (st->close_pos < total) close_one(st);
+  }
+}
+
+/* A continuation: module code, maybe its last. */
+static void wrap_up(uv_drain_module_ctx_t* ctx) {
+  st_t* st = (st_t*)ctx->data;
+  if (st == NULL) return;
+  st->rec[R_LATER]++;
+  slice_and_continue(ctx, st);
+  note_callback(st);
+}
+#endif
 
 /* ---- commits ------------------------------------------------------------- */
 
@@ -328,7 +392,10 @@ EXPORT int uvd_bench_module_init(uv_drain_module_ctx_t* ctx) {
   uv_fs_t req;
   int r;
 
-  if (ctx == NULL || ctx->abi != UV_DRAIN_MODULE_ABI || ctx->size < sizeof(*ctx) || ctx->data != NULL)
+  /* The fields every uv-drain fills in (a newer one fills in more: see
+   * UV_DRAIN_MODULE_CTX_HAS). */
+  if (ctx == NULL || ctx->abi != UV_DRAIN_MODULE_ABI || ctx->size < offsetof(uv_drain_module_ctx_t, data) + sizeof(ctx->data) ||
+      ctx->data != NULL)
     return UV_EINVAL;
   file = getenv("UVD_BENCH_FILE");
   dir = getenv("UVD_BENCH_DIR");
@@ -345,6 +412,7 @@ EXPORT int uvd_bench_module_init(uv_drain_module_ctx_t* ctx) {
   st->rec = record != NULL ? (volatile uint64_t*)(uintptr_t)strtoull(record, NULL, 16) : NULL;
   if (st->rec == NULL) st->rec = g_dummy;
   st->blocking = strcmp(mode, "blocking") == 0;
+  st->paced = strcmp(mode, "paced") == 0;
   st->C = (K - 2) / 4;
   st->T = K - 2 - 2 * st->C;
   st->file = -1;
@@ -437,7 +505,16 @@ EXPORT int uvd_bench_module_cleanup(uv_drain_module_ctx_t* ctx) {
   st->P = env_uint("UVD_BENCH_P", 0);
   st->rec[R_P] = st->P;
   st->rec[R_STATE] = 2;
-  close_handles(st);
+  st->rec[R_LATER] = 0;
+#ifdef UV_DRAIN_MODULE_CTX_HAS
+  if (st->paced && can_pace(ctx)) {
+    /* Stop accepting at once; then the sockets and timers in slices. */
+    if (st->watching) close_handle((uv_handle_t*)&st->watcher);
+    close_handle((uv_handle_t*)&st->server);
+    slice_and_continue(ctx, st);
+  } else
+#endif
+    close_handles(st);
   if (!st->blocking) {
     for (i = 0; i < WINDOW; i++) commit_next(st, &st->slots[i]);
     if (st->P == 0) close_file_sync(st);
