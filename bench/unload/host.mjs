@@ -23,6 +23,14 @@
 //   native-drain    the C module through the coordinator, commits on the threadpool
 //   native-blocking the C module through the coordinator, commits written and
 //                   fsync'ed synchronously in its first deinit call
+//   paced           the JS module in 'paced' mode through the coordinator with
+//                   budgetMs: plan.budgetMs (issue 15): stops accepting, then
+//                   closes its sockets and timers in budgeted slices
+//                   (ctx.paced), commits on the threadpool as in drain
+//   native-paced    the C module in 'paced' mode (budget_left, continue_later)
+//                   through the coordinator with the same budget
+// Every coordinator cycle records the budget it was unloaded with (the
+// unpaced ones: Infinity) and the report's durationMs and pacing.
 //
 // The idle cell (plan.idle): the same cycles while the host also holds
 // plan.idle.handles idle handles of nobody — MessageChannel ports, made
@@ -208,7 +216,7 @@ coordinator.on('error', noop);
 const drainedCounts = (c) => c.total === 0 && c.requests === 0 && c.timers === 0;
 
 async function loadJs(cycle, plan) {
-  const mode = cycle.strategy === 'blocking' ? 'blocking' : cycle.strategy === 'abrupt' ? 'abrupt' : 'drain';
+  const mode = ['blocking', 'abrupt', 'paced'].includes(cycle.strategy) ? cycle.strategy : 'drain';
   const mod = createBenchModule({
     K: cycle.K,
     mode,
@@ -221,7 +229,7 @@ async function loadJs(cycle, plan) {
       cycle.cleanupDone = { t: now(), cpuUs: cpuUs() };
     },
   });
-  if (cycle.strategy === 'drain') await coordinator.load(cycle.name, mod);
+  if (cycle.strategy === 'drain' || cycle.strategy === 'paced') await coordinator.load(cycle.name, mod);
   else await uv.withOwner(cycle.name, () => mod.init());
   return mod;
 }
@@ -232,7 +240,7 @@ async function loadNative(cycle, plan) {
   process.env.UVD_BENCH_K = String(cycle.K);
   process.env.UVD_BENCH_FILE = cycle.file;
   process.env.UVD_BENCH_DIR = watchDirFor(plan.dir, cycle.name);
-  process.env.UVD_BENCH_MODE = cycle.strategy === 'native-blocking' ? 'blocking' : 'drain';
+  process.env.UVD_BENCH_MODE = cycle.strategy.slice('native-'.length);
   process.env.UVD_BENCH_RECORD = probe.recordAddress();
   probe.resetRecord();
   await coordinator.load(cycle.name, { native: plan.nativeModule });
@@ -245,13 +253,21 @@ async function loadNative(cycle, plan) {
   throw new Error(`native module: connections not ready: ${probe.record().join(',')}`);
 }
 
+const COORDINATED = new Set(['drain', 'paced', 'native-drain', 'native-blocking', 'native-paced']);
+const PACED = new Set(['paced', 'native-paced']);
+
 /** The unload window: returns when the strategy considers the module gone. */
-async function unload(cycle, mod) {
+async function unload(cycle, mod, plan) {
   const s = cycle.strategy;
-  if (s === 'drain' || s === 'native-drain' || s === 'native-blocking') {
-    const report = await coordinator.unload(cycle.name);
+  if (COORDINATED.has(s)) {
+    // Paced strategies get the plan's budget; the others are unloaded
+    // unpaced (Infinity: as before pacing existed; their modules never ask).
+    const budgetMs = PACED.has(s) ? plan.budgetMs : Infinity;
+    cycle.budgetMs = budgetMs === Infinity ? null : budgetMs; // JSON: null is Infinity (unpaced)
+    const report = await coordinator.unload(cycle.name, { budgetMs });
     cycle.deinitCalls = report.deinitCalls;
     cycle.coordinatorMs = report.durationMs;
+    cycle.pacing = report.pacing ?? null;
     return;
   }
   if (s === 'blocking' || s === 'abrupt') {
@@ -314,7 +330,7 @@ async function runCycle(cycle, plan) {
   else mod.enqueue(cycle.P);
   c0 = cpuUs();
   cycle.window = { t0: now(), lc0: probe.loopCount() };
-  await unload(cycle, mod);
+  await unload(cycle, mod, plan);
   cycle.window.t1 = now();
   cycle.window.lc1 = probe.loopCount();
   cycle.window.cpuUs = cpuUs() - c0;
@@ -338,6 +354,7 @@ async function runCycle(cycle, plan) {
     cycle.acked = r[REC.ACKED];
     cycle.flushMs = r[REC.FLUSH_NS] / 1e6;
     cycle.callbacksAfterUnload = null; // the coordinator removes it only after its last callback
+    cycle.continuations = r[REC.LATER]; // paced mode: continue_later calls uv-drain ran
   } else {
     cycle.lastCb = mod.state.lastCb;
     cycle.moduleErrors = mod.state.errors;
