@@ -9,6 +9,17 @@
 //   options: --only unload|accounting, --reps N, --rate N (requests/s),
 //            --publish (copy the unload SVG charts to docs/charts/)
 //
+// Unload experiments (environment; each one used is recorded in the JSON's
+// plan.overrides, and the markdown says so):
+//   BENCH_UNLOAD_CELLS="1000:10000,10000:10000"   only these K:P cells (no
+//                                                  wait case, no idle cell)
+//   BENCH_UNLOAD_STRATEGIES="paced,drain,poll-immediate"   only these
+//                                                  strategies (also in the wait
+//                                                  and idle cells)
+//   BENCH_UNLOAD_BUDGET_MS=0.25                    the paced strategies' budget
+//                                                  (default: the plan's, see
+//                                                  bench/unload/run-unload.mjs)
+//
 // Writes bench/results/ (git-ignored): unload-<mode>.json (machine, date,
 // parameters, every figure and every cycle), unload-<mode>.md (tables and
 // target verdicts), unload-<mode>-timeline.svg, unload-<mode>-p99.svg,

@@ -18,19 +18,41 @@ const built = path.join(nativeDir, 'build', 'Release');
 export const PROBE = path.join(built, 'uvd_bench_probe.node');
 export const NATIVE_MODULE = path.join(built, 'uvd_bench_module.so');
 
+/**
+ * Whether the C module can pace: the module ABI header it is built against
+ * (native/include/uv_drain_module.h, the same uv-drain this tree builds)
+ * declares budget_left and continue_later (issue 15's C side). Without it
+ * the C module's paced mode is drain mode, so 'native-paced' is left out of
+ * the plans.
+ */
+export function nativeCanPace() {
+  try {
+    return fs.readFileSync(path.join(root, 'native', 'include', 'uv_drain_module.h'), 'utf8').includes('continue_later');
+  } catch {
+    return false;
+  }
+}
+
+/** The budget of loop time per iteration of the paced strategies, in ms (see docs/benchmark.md, "Paced unload"). */
+export const PACED_BUDGET_MS = 0.5;
+
 export function plans(mode) {
+  const paced = nativeCanPace() ? ['paced', 'native-paced'] : ['paced'];
   const full = {
     mode: 'full',
     reps: 4,
     cells: [10, 1000, 10000].flatMap((K) => [0, 100, 10000].map((P) => ({ K, P }))),
-    strategies: ['drain', 'poll-immediate', 'poll-interval', 'blocking', 'abrupt', 'native-drain', 'native-blocking'],
+    strategies: ['drain', 'poll-immediate', 'poll-interval', 'blocking', 'abrupt', 'native-drain', 'native-blocking', ...paced],
+    // The paced strategies' unload budget (coordinator.unload(name, { budgetMs })); the
+    // other coordinator strategies are unloaded with Infinity (unpaced, as before issue 15).
+    budgetMs: PACED_BUDGET_MS,
     wait: { K: 10, P: 0, waitMs: 200 },
     waitStrategies: ['drain', 'poll-immediate', 'poll-interval'],
     // The idle cell: a K = 1 000 module (P = 0: no threadpool work, whose
     // every completion would make libuv walk all 100 000 uv_async handles of
     // the ports in uv__async_io, a cost of the ports, not of uv-drain) unloaded
     // while the host holds `handles` idle handles of nobody.
-    idle: { handles: 100_000, K: 1000, P: 0, strategies: ['drain', 'abrupt'] },
+    idle: { handles: 100_000, K: 1000, P: 0, strategies: ['drain', 'abrupt', ...paced] },
     rate: 2000,
     conns: 2,
     warmupMs: 1000,
@@ -41,8 +63,8 @@ export function plans(mode) {
     budgetSeconds: 390,
     maxSeconds: 1200,
   };
-  if (mode === 'full') return full;
-  return {
+  if (mode === 'full') return withOverrides(full);
+  return withOverrides({
     ...full,
     mode: 'quick',
     reps: 1,
@@ -53,7 +75,49 @@ export function plans(mode) {
     baselineMs: 150,
     budgetSeconds: 40,
     maxSeconds: 300,
-  };
+  });
+}
+
+/**
+ * Experiments (bench/run.mjs documents them): BENCH_UNLOAD_CELLS="K:P,K:P"
+ * runs only those cells (no wait case, no idle cell);
+ * BENCH_UNLOAD_STRATEGIES="paced,drain" only those strategies (in every
+ * cell; the wait and idle cells keep the ones they have of them);
+ * BENCH_UNLOAD_BUDGET_MS the paced strategies' budget. Each override used is
+ * recorded in plan.overrides.
+ */
+function withOverrides(plan) {
+  const env = process.env;
+  const overrides = {};
+  if (env.BENCH_UNLOAD_CELLS) {
+    overrides.cells = env.BENCH_UNLOAD_CELLS;
+    plan.cells = env.BENCH_UNLOAD_CELLS.split(',').map((cell) => {
+      const [K, P] = cell.split(':').map(Number);
+      if (!(K >= 4) || !(P >= 0)) throw new Error(`BENCH_UNLOAD_CELLS: bad cell ${cell} (K:P, K >= 4)`);
+      return { K, P };
+    });
+    plan.wait = null;
+    plan.idle = null;
+  }
+  if (env.BENCH_UNLOAD_STRATEGIES) {
+    overrides.strategies = env.BENCH_UNLOAD_STRATEGIES;
+    const want = env.BENCH_UNLOAD_STRATEGIES.split(',');
+    for (const s of want) if (!plan.strategies.includes(s)) throw new Error(`BENCH_UNLOAD_STRATEGIES: unknown or unavailable strategy ${s}`);
+    plan.strategies = want;
+    plan.waitStrategies = plan.waitStrategies.filter((s) => want.includes(s));
+    if (plan.waitStrategies.length === 0) plan.wait = null;
+    if (plan.idle) {
+      plan.idle = { ...plan.idle, strategies: plan.idle.strategies.filter((s) => want.includes(s)) };
+      if (plan.idle.strategies.length === 0) plan.idle = null;
+    }
+  }
+  if (env.BENCH_UNLOAD_BUDGET_MS) {
+    overrides.budgetMs = env.BENCH_UNLOAD_BUDGET_MS;
+    plan.budgetMs = Number(env.BENCH_UNLOAD_BUDGET_MS);
+    if (!(plan.budgetMs > 0)) throw new Error(`BENCH_UNLOAD_BUDGET_MS: bad budget ${env.BENCH_UNLOAD_BUDGET_MS}`);
+  }
+  if (Object.keys(overrides).length > 0) plan.overrides = overrides;
+  return plan;
 }
 
 const noop = () => {};
