@@ -10,6 +10,8 @@ export const STRATEGIES = [
   'abrupt',
   'native-drain',
   'native-blocking',
+  'paced',
+  'native-paced',
 ];
 
 export const LABELS = {
@@ -20,7 +22,12 @@ export const LABELS = {
   abrupt: 'abrupt',
   'native-drain': 'C module: drain',
   'native-blocking': 'C module: blocking',
+  paced: 'paced drain (coordinator)',
+  'native-paced': 'C module: paced drain',
 };
+
+/** The strategies unloaded with a budget (issue 15): their figures carry it. */
+export const PACED_STRATEGIES = ['paced', 'native-paced'];
 
 const LOOKBACK_US = 30e6; // a request in flight at a window's start was due at most this long before
 
@@ -166,7 +173,7 @@ export function analyze(host, rows, plan) {
     const detectUs = detections.map((c) => c.detect.t - c.lastCb.t);
     const polls = detections.map((c) => c.detect.lc - c.lastCb.lc);
     const watcherIters = detections
-      .filter((c) => c.detect.wi !== null && c.lastCb.wi !== null && c.strategy === 'drain')
+      .filter((c) => c.detect.wi !== null && c.lastCb.wi !== null && (c.strategy === 'drain' || c.strategy === 'paced'))
       .map((c) => c.detect.wi - c.lastCb.wi);
     const lat = latencyStats(g.values, g.unanswered);
     const lateKey = `window:${g.strategy}:${g.K}:${g.P}:${g.waitMs}${g.idle > 0 ? `:idle${g.idle}` : ''}`;
@@ -213,6 +220,12 @@ export function analyze(host, rows, plan) {
       loadMs: summary(cs.map((c) => (c.load.t1 - c.load.t0) / 1e3)),
       deinitCalls: cs.reduce((s, c) => s + (c.deinitCalls ?? 0), 0) / cs.length,
       moduleErrors: cs.reduce((s, c) => s + (c.moduleErrors ? 1 : 0), 0),
+      // The unload's budget (ms per loop iteration; null: unpaced) and, for
+      // the paced strategies, the coordinator's own duration and the C
+      // module's continuations per unload.
+      budgetMs: cs[0].budgetMs ?? null,
+      coordinatorMs: summary(cs.map((c) => c.coordinatorMs)),
+      continuations: summary(cs.map((c) => c.continuations)),
     });
   }
   const order = (s) => STRATEGIES.indexOf(s);

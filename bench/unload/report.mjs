@@ -1,13 +1,18 @@
 // Markdown tables and target verdicts of the unload benchmark, from the
 // figures analyze() computed. Nothing here is hard-coded: every verdict is a
 // comparison of measured numbers, printed with them.
-import { LABELS, STRATEGIES } from './analyze.mjs';
+import { LABELS, PACED_STRATEGIES, STRATEGIES } from './analyze.mjs';
 import { int, markdownTable, num } from '../lib/stats.mjs';
 
 const ms = (v, d = 2) => (v === null || v === undefined ? 'n/a' : num(v, d));
 const us = (v) => (v === null || v === undefined ? 'n/a' : int(v));
 const pct = (v) => (v === null || v === undefined ? 'n/a' : `${num(v, 1)} %`);
 const signed = (v) => (v === null || v === undefined ? 'n/a' : `${v >= 0 ? '+' : ''}${num(v, 2)}`);
+
+/** A group's strategy label, with its budget when it was paced. */
+export function labelOf(g) {
+  return g.budgetMs === null || g.budgetMs === undefined ? LABELS[g.strategy] : `${LABELS[g.strategy]}, budget ${num(g.budgetMs, 2)} ms`;
+}
 
 function find(groups, strategy, K, P, waitMs = 0, idle = 0) {
   return groups.find((g) => g.strategy === strategy && g.K === K && g.P === P && g.waitMs === waitMs && (g.idle ?? 0) === idle);
@@ -38,7 +43,7 @@ export function fullTable(result) {
   const rows = result.groups
     .filter((g) => g.waitMs === 0 && !g.idle)
     .map((g) => [
-      LABELS[g.strategy],
+      labelOf(g),
       int(g.K),
       int(g.P),
       int(g.windows),
@@ -88,7 +93,7 @@ export function headlineTable(result, K, P) {
   const rows = STRATEGIES.map((s) => find(result.groups, s, K, P))
     .filter(Boolean)
     .map((g) => [
-      LABELS[g.strategy],
+      labelOf(g),
       `${ms(g.latency.p99Ms)} (${signed(g.deltaP99Ms)})`,
       ms(g.latency.maxMs),
       latenessCell(g),
@@ -165,7 +170,7 @@ export function idleTable(result) {
     .map((g) => {
       const plain = find(result.groups, g.strategy, g.K, g.P, g.waitMs);
       return [
-        LABELS[g.strategy],
+        labelOf(g),
         int(g.idle),
         int(g.K),
         int(g.P),
@@ -225,6 +230,119 @@ export function idleTable(result) {
   );
 }
 
+// ---- paced unload (issue 15) -------------------------------------------------
+
+/** Each paced strategy with its unpaced counterpart (same module, same coordinator, budget Infinity). */
+export const PACED_PAIRS = [
+  ['paced', 'drain'],
+  ['native-paced', 'native-drain'],
+];
+
+const POLLING = ['poll-immediate', 'poll-interval'];
+
+/** Column names of the paced table. */
+const SHORT = {
+  paced: 'JS paced',
+  'native-paced': 'C paced',
+  drain: 'JS drain',
+  'native-drain': 'C drain',
+  'poll-immediate': 'poll setImmediate',
+  'poll-interval': 'poll 10 ms',
+  blocking: 'JS blocking',
+  'native-blocking': 'C blocking',
+};
+
+/** The paced unload's cost in time against its unpaced counterpart's: "+x ms (×y)". */
+function longer(paced, unpaced) {
+  const a = paced?.unloadMs?.median;
+  const b = unpaced?.unloadMs?.median;
+  if (a == null || b == null) return 'n/a';
+  return `${signed(a - b)} ms (×${num(a / b, 2)})`;
+}
+
+const p99Cell = (g) => (g && g.latency.n > 0 ? `${ms(g.latency.p99Ms)} (${signed(g.deltaP99Ms)})` : 'n/a');
+
+/**
+ * Paced against unpaced, polling and blocking at every K and P: p99 (− the
+ * run's baseline p99) and the unload's duration, paced against unpaced.
+ */
+export function pacedTable(result) {
+  const g = result.groups.filter((x) => x.waitMs === 0 && !x.idle);
+  const cells = [...new Map(g.map((x) => [`${x.K}|${x.P}`, { K: x.K, P: x.P }])).values()];
+  const has = (s) => g.some((x) => x.strategy === s);
+  const columns = ['paced', 'native-paced', 'drain', 'native-drain', 'poll-immediate', 'poll-interval', 'blocking', 'native-blocking'].filter(has);
+  const pairs = PACED_PAIRS.filter(([p]) => has(p));
+  const rows = cells.map(({ K, P }) => [
+    int(K),
+    int(P),
+    ...columns.map((s) => p99Cell(find(g, s, K, P))),
+    ...pairs.flatMap(([p, u]) => {
+      const a = find(g, p, K, P);
+      const b = find(g, u, K, P);
+      return [`${ms(a?.unloadMs?.median, 1)} / ${ms(b?.unloadMs?.median, 1)}`, longer(a, b)];
+    }),
+    ...(has('native-paced') ? [ms(find(g, 'native-paced', K, P)?.continuations?.median, 0)] : []),
+  ]);
+  return markdownTable(
+    [
+      'K',
+      'P',
+      ...columns.map((s) => `${SHORT[s]} p99 ms (− baseline)`),
+      ...pairs.flatMap(([p, u]) => [`unload ms, ${SHORT[p]} / ${SHORT[u]} (medians)`, `${SHORT[p]} unload − ${SHORT[u]}`]),
+      ...(has('native-paced') ? ['C paced: continuations per unload (median)'] : []),
+    ],
+    rows,
+    ['r', 'r'],
+  );
+}
+
+/** Issue 15's benchmark targets, with the budget stated. */
+export function pacedVerdicts(result, plan) {
+  const out = [];
+  const g = result.groups.filter((x) => x.waitMs === 0 && !x.idle);
+  const b = result.baseline;
+  const budget = `budget ${num(plan.budgetMs, 2)} ms per iteration`;
+  for (const [p, u] of PACED_PAIRS) {
+    if (!g.some((x) => x.strategy === p)) continue;
+    for (const [K, P, within] of [
+      [10000, 10000, 1],
+      [1000, 10000, 0.5],
+    ]) {
+      const x = find(g, p, K, P);
+      const base = find(g, u, K, P);
+      if (!x || x.latency.n === 0) {
+        out.push(`${LABELS[p]} p99 within +${within} ms of the baseline p99 at K = ${int(K)}, P = ${int(P)}: not measured in this run`);
+        continue;
+      }
+      out.push(
+        `${LABELS[p]} (${budget}) p99 during unloads within +${within} ms of the baseline p99 at K = ${int(K)}, P = ${int(P)}: ` +
+          `${x.deltaP99Ms <= within ? 'met' : 'MISSED'} (p99 ${ms(x.latency.p99Ms)} ms against ${ms(b.latency.p99Ms)} ms, ${signed(x.deltaP99Ms)} ms; ` +
+          `${int(x.latency.n)} requests in ${x.windows} unloads; ${LABELS[u]}, unpaced, in the same run: ${p99Cell(base)} ms); ` +
+          `unload ${ms(x.unloadMs.median, 1)} ms (median) against ${ms(base?.unloadMs?.median, 1)} ms unpaced: ${longer(x, base)}`,
+      );
+    }
+    const cells = g.filter((x) => x.strategy === p);
+    const missed = [];
+    let compared = 0;
+    for (const x of cells) {
+      const peers = POLLING.map((s) => find(g, s, x.K, x.P)).filter((y) => y && y.latency.n > 0);
+      if (peers.length === 0 || x.latency.n === 0) continue;
+      compared++;
+      if (!peers.every((y) => x.latency.p99Ms < y.latency.p99Ms)) {
+        missed.push(`K${x.K}/P${x.P} ${ms(x.latency.p99Ms)} against ${peers.map((y) => `${LABELS[y.strategy]} ${ms(y.latency.p99Ms)}`).join(', ')}`);
+      }
+    }
+    if (compared > 0) {
+      out.push(
+        `${LABELS[p]} (${budget}) p99 lower than both polling peers (unpaced) at every K and P: ` +
+          `${missed.length === 0 ? 'met' : 'MISSED'} (${compared - missed.length} of ${compared} cells` +
+          `${missed.length ? `; not lower at ${missed.join('; ')}` : ''})`,
+      );
+    }
+  }
+  return out;
+}
+
 /** Verdicts of the issue's targets, from the figures. */
 export function verdicts(result, plan) {
   const out = [];
@@ -242,14 +360,14 @@ export function verdicts(result, plan) {
   } else {
     out.push(`drain p99 at K = ${int(headK)}, P = ${int(headP)}: not measured in this run (${plan.mode})`);
   }
-  for (const s of ['drain', 'native-drain']) {
+  for (const s of ['drain', 'native-drain', ...PACED_STRATEGIES]) {
     const gs = g.filter((x) => x.strategy === s);
     if (gs.length === 0) continue;
     const lost = gs.reduce((a, x) => a + x.commits.lost, 0);
     const pending = gs.reduce((a, x) => a + x.commits.pending, 0);
     out.push(`${LABELS[s]}: zero commits lost: ${lost === 0 ? 'met' : 'MISSED'} (${int(lost)} lost of ${int(pending)} pending)`);
   }
-  for (const s of ['drain', 'native-drain']) {
+  for (const s of ['drain', 'native-drain', ...PACED_STRATEGIES]) {
     const gs = g.filter((x) => x.strategy === s && !x.idle && x.detection !== null);
     if (gs.length === 0) continue;
     const n = gs.reduce((a, x) => a + x.detection.n, 0);
@@ -287,10 +405,10 @@ export function verdicts(result, plan) {
         `(baseline p99 ${ms(b.latency.p99Ms)} ms), unload ${ms(bl.unloadMs.median, 1)} ms`,
     );
   }
-  const idle = g.find((x) => x.strategy === 'drain' && x.idle > 0);
-  if (idle && idle.latency.n > 0) {
+  for (const idle of ['drain', ...PACED_STRATEGIES].map((s) => g.find((x) => x.strategy === s && x.idle > 0))) {
+    if (!idle || idle.latency.n === 0) continue;
     out.push(
-      `drain with ${int(idle.idle)} idle handles of nobody in the host, K = ${int(idle.K)}, P = ${int(idle.P)}: ` +
+      `${labelOf(idle)} with ${int(idle.idle)} idle handles of nobody in the host, K = ${int(idle.K)}, P = ${int(idle.P)}: ` +
         `p99 ${ms(idle.latency.p99Ms)} ms against the baseline p99 ${ms(b.latency.p99Ms)} ms (${signed(idle.deltaP99Ms)} ms) ` +
         `and the idle cell's own baseline p99 ${ms(result.idleBaseline?.latency.p99Ms)} ms (${signed(idle.deltaP99OwnMs)} ms); ` +
         `max ${ms(idle.latency.maxMs)} ms; ${int(idle.latency.n)} requests in ${idle.windows} unloads; unload ${ms(idle.unloadMs.median, 1)} ms (median)` +
@@ -302,6 +420,7 @@ export function verdicts(result, plan) {
         ' (figures, no target)',
     );
   }
+  out.push(...pacedVerdicts(result, plan));
   const ab = g.filter((x) => x.strategy === 'abrupt' && !x.idle);
   if (ab.length) {
     const lost = ab.reduce((a, x) => a + x.commits.lost, 0);
@@ -325,7 +444,9 @@ export function markdownReport(doc) {
       `${plan.repetitionsCompleted} of ${plan.reps} repetition(s) completed${plan.stoppedEarly ? ` (stopped early: ${plan.stoppedEarly})` : ''}; ` +
       `client ${plan.rate} requests/s over ${plan.conns} connections; baseline segments ${plan.baselineMs} ms; ` +
       `windows extended by ${plan.guardMs} ms; wait case ${plan.wait ? `${plan.wait.waitMs} ms` : 'off'}; ` +
-      `idle cell ${plan.idle ? `${int(plan.idle.handles)} handles of nobody, K = ${int(plan.idle.K)}, P = ${int(plan.idle.P)}` : 'off'}`,
+      `idle cell ${plan.idle ? `${int(plan.idle.handles)} handles of nobody, K = ${int(plan.idle.K)}, P = ${int(plan.idle.P)}` : 'off'}; ` +
+      `paced strategies' budget ${plan.budgetMs === undefined ? 'n/a' : `${num(plan.budgetMs, 2)} ms per loop iteration`}` +
+      (plan.overrides ? `; overrides (environment): ${Object.entries(plan.overrides).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''),
     `- Requests: ${int(result.requests.sent)} sent, ${int(result.requests.answered)} answered; client lateness (sent − due) ` +
       `median ${us(result.requests.clientLagUs?.median)} µs, p99 ${us(result.requests.clientLagUs?.p99)} µs`,
     `- Run time: ${num(doc.durationS, 1)} s`,
@@ -356,6 +477,20 @@ export function markdownReport(doc) {
         `("idle baseline"), not part of the run's baseline. ${setups}.`,
       '',
       idleTable(result),
+      '',
+    );
+  }
+  if (result.groups.some((x) => PACED_STRATEGIES.includes(x.strategy))) {
+    lines.push(
+      '## Paced unload',
+      '',
+      `The paced strategies are unloaded with a budget of ${num(plan.budgetMs, 2)} ms of loop time per iteration ` +
+        `(coordinator.unload(name, { budgetMs: ${plan.budgetMs} })): their modules stop accepting, then close their sockets and timers in slices ` +
+        `(JS: ctx.paced(); C: budget_left and continue_later), commits as in drain mode. Every other coordinator strategy is unloaded ` +
+        `with budgetMs: Infinity (unpaced). p99 of the requests in the unload windows, and (−) the run's baseline p99 ${ms(b.latency.p99Ms)} ms; ` +
+        `unload: from the unload call to the module gone (median).`,
+      '',
+      pacedTable(result),
       '',
     );
   }
