@@ -7,7 +7,7 @@
 //   npm run bench                 full run (about 8 minutes on 2 cores)
 //   npm run bench -- --quick      smoke run (under a minute): fewer sizes, 1 repetition
 //   options: --only unload|accounting, --reps N, --rate N (requests/s),
-//            --publish (copy the unload SVG charts to docs/charts/)
+//            --publish (copy the three unload SVG charts to docs/charts/)
 //
 // Unload experiments (environment; each one used is recorded in the JSON's
 // plan.overrides, and the markdown says so):
@@ -23,6 +23,7 @@
 // Writes bench/results/ (git-ignored): unload-<mode>.json (machine, date,
 // parameters, every figure and every cycle), unload-<mode>.md (tables and
 // target verdicts), unload-<mode>-timeline.svg, unload-<mode>-p99.svg,
+// unload-<mode>-paced.svg (p99 against K: paced, unpaced, polling, blocking),
 // unload-<mode>-requests.f64 (every request: due, sent, answered; float64 µs),
 // accounting-<mode>.json / .md. Needs dist/ (npx tsc -p .) and the addon.
 import { spawn } from 'node:child_process';
@@ -105,12 +106,14 @@ if (only === undefined || only === 'unload') {
     written.push(write(`unload-${mode}.md`, markdown));
     written.push(write(`unload-${mode}-timeline.svg`, svgs.timeline));
     written.push(write(`unload-${mode}-p99.svg`, svgs.p99));
+    written.push(write(`unload-${mode}-paced.svg`, svgs.paced));
     if (args.publish) {
       const charts = path.join(root, 'docs', 'charts');
       fs.mkdirSync(charts, { recursive: true });
       fs.writeFileSync(path.join(charts, 'unload-timeline.svg'), svgs.timeline);
       fs.writeFileSync(path.join(charts, 'unload-p99.svg'), svgs.p99);
-      written.push('docs/charts/unload-timeline.svg', 'docs/charts/unload-p99.svg');
+      fs.writeFileSync(path.join(charts, 'unload-paced.svg'), svgs.paced);
+      written.push('docs/charts/unload-timeline.svg', 'docs/charts/unload-p99.svg', 'docs/charts/unload-paced.svg');
     }
     console.log('\n' + markdown);
   } catch (error) {

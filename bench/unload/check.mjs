@@ -62,6 +62,7 @@ if (doc !== null) {
     const detects = !['blocking', 'abrupt'].includes(s);
     if (detects) need(g.detection !== null && isNum(g.detection.us.median) && isNum(g.detection.polls.max), `${id}: no drain detection figures`);
     if (idle) need(isNum(g.deltaP99OwnMs), `${id}: no p99 against the idle baseline`);
+    if (s === 'paced' || s === 'native-paced') need(g.budgetMs === plan.budgetMs, `${id}: budget ${g.budgetMs}, plan ${plan.budgetMs}`);
   }
   if (plan?.idle) {
     need(result?.idleBaseline?.latency?.n > 0 && isNum(result.idleBaseline.latency.p99Ms), 'idle cell: its baseline has no latency figures');
@@ -77,11 +78,12 @@ if (doc !== null) {
 // markdown and charts
 const md = read(`unload-${mode}.md`);
 if (md !== null) {
-  for (const h of ['# Unload latency', '## Headline', '## Every cell', ...(doc?.plan?.idle ? ['## Idle handles of nobody'] : []), '## Targets'])
+  const paced = (doc?.plan?.strategies ?? []).some((s) => s === 'paced' || s === 'native-paced');
+  for (const h of ['# Unload latency', '## Headline', '## Every cell', ...(doc?.plan?.idle ? ['## Idle handles of nobody'] : []), ...(paced ? ['## Paced unload'] : []), '## Targets'])
     need(md.includes(h), `unload-${mode}.md lacks "${h}"`);
   need(/^\| strategy \|/m.test(md), `unload-${mode}.md has no table`);
 }
-for (const chart of ['timeline', 'p99']) {
+for (const chart of ['timeline', 'p99', 'paced']) {
   const svg = read(`unload-${mode}-${chart}.svg`);
   if (svg === null) continue;
   need(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"') && svg.trimEnd().endsWith('</svg>'), `${chart} SVG not an SVG document`);

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 import { EXCERPT, analyze, timelines } from './analyze.mjs';
 import { markdownReport } from './report.mjs';
-import { p99Chart, timelineChart } from './svg.mjs';
+import { p99Chart, pacedChart, timelineChart } from './svg.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -333,6 +333,7 @@ export async function runUnload(mode, o) {
     svgs: {
       timeline: timelineChart(series, result.baseline.latency.p99Ms, label, EXCERPT),
       p99: p99Chart(result.groups.filter((g) => !g.idle), result.baseline.latency.p99Ms, label),
+      paced: pacedChart(result.groups.filter((g) => !g.idle), result.baseline.latency.p99Ms, label, plan.budgetMs),
     },
   };
 }

@@ -9,6 +9,8 @@ export const COLORS = {
   abrupt: '#666666',
   'native-drain': '#1f78b4',
   'native-blocking': '#e31a1c',
+  paced: '#00a6a6',
+  'native-paced': '#6a3d9a',
 };
 
 const esc = (s) =>
@@ -202,6 +204,163 @@ export function p99Chart(groups, baselineP99Ms, meta) {
     out.push(`<line x1="${lx}" x2="${lx + 22}" y1="${yy}" y2="${yy}" stroke="${COLORS[s]}" stroke-width="2"/>`);
     out.push(`<circle cx="${lx + 11}" cy="${yy}" r="3.2" fill="${COLORS[s]}"/>`);
     out.push(`<text x="${lx + 28}" y="${yy + 4}">${esc(LABELS[s])}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
+/**
+ * Issue 15's chart: p99 request latency during unloads against K, one panel
+ * per P, a line per strategy group — paced (the plan's budget), unpaced
+ * drain, polling peers, blocking; solid: JS module (setImmediate for the
+ * polling peers), dashed: C module (10 ms setInterval). Below, per P: the
+ * unload's duration (median), paced against unpaced drain, with the factor.
+ */
+export const PACED_GROUPS = [
+  { name: 'paced', color: '#00a6a6', members: [['paced', ''], ['native-paced', '6 3']] },
+  { name: 'unpaced drain', color: '#1b7837', members: [['drain', ''], ['native-drain', '6 3']] },
+  { name: 'polling peers', color: '#d95f02', members: [['poll-immediate', ''], ['poll-interval', '6 3']] },
+  { name: 'blocking', color: '#c51b7d', members: [['blocking', ''], ['native-blocking', '6 3']] },
+];
+
+export function pacedChart(groups, baselineP99Ms, meta, budgetMs) {
+  const cellGroups = groups.filter((g) => g.waitMs === 0 && !g.idle);
+  const Ps = [...new Set(cellGroups.map((g) => g.P))].sort((a, b) => a - b);
+  const Ks = [...new Set(cellGroups.map((g) => g.K))].sort((a, b) => a - b);
+  const present = PACED_GROUPS.map((pg) => ({ ...pg, members: pg.members.filter(([s]) => cellGroups.some((g) => g.strategy === s)) })).filter(
+    (pg) => pg.members.length > 0,
+  );
+  const panelW = 300;
+  const panelH = 240;
+  const durH = 150;
+  const gap = 60;
+  const left = 70;
+  const top = 78;
+  const durTop = top + panelH + 64;
+  const legendTop = durTop + durH + 44;
+  const legendRows = present.reduce((n, pg) => n + pg.members.length, 0);
+  const width = Math.max(left + Ps.length * (panelW + gap), 1180);
+  const height = legendTop + Math.ceil(legendRows / 2) * 20 + 24;
+  const find = (s, K, P) => cellGroups.find((g) => g.strategy === s && g.K === K && g.P === P);
+  let maxV = 1;
+  let minV = 1;
+  for (const g of cellGroups) {
+    if (g.latency.p99Ms !== null && present.some((pg) => pg.members.some(([s]) => s === g.strategy))) {
+      maxV = Math.max(maxV, g.latency.p99Ms);
+      minV = Math.min(minV, g.latency.p99Ms);
+    }
+  }
+  if (baselineP99Ms !== null) minV = Math.min(minV, baselineP99Ms);
+  const yMin = 10 ** Math.floor(Math.log10(minV));
+  const yMax = 10 ** Math.ceil(Math.log10(maxV));
+  const durPairs = [
+    ['paced', 'drain'],
+    ['native-paced', 'native-drain'],
+  ].filter(([p]) => cellGroups.some((g) => g.strategy === p));
+  let dMax = 1;
+  let dMin = 1;
+  for (const [p, u] of durPairs)
+    for (const s of [p, u])
+      for (const g of cellGroups.filter((x) => x.strategy === s && x.unloadMs)) {
+        dMax = Math.max(dMax, g.unloadMs.median);
+        dMin = Math.min(dMin, g.unloadMs.median);
+      }
+  const dyMin = 10 ** Math.floor(Math.log10(dMin));
+  const dyMax = 10 ** Math.ceil(Math.log10(dMax));
+  const budget = budgetMs === undefined || budgetMs === null ? 'n/a' : `${budgetMs} ms`;
+  const out = header(width, height, 'p99 request latency during unloads against K: paced, unpaced drain, polling peers, blocking');
+  out.push(
+    `<text x="${left}" y="20" font-size="14" font-weight="bold">p99 request latency during unloads against module size K: paced (budget ${esc(budget)} per loop iteration), unpaced drain, polling peers, blocking</text>`,
+    `<text x="${left}" y="38" fill="#444">${esc(meta)} · log scale · dashed black: baseline p99 of the same run · solid: JS module (polling: setImmediate), dashed: C module (polling: 10 ms setInterval)</text>`,
+    `<text x="${left}" y="54" fill="#444">below: unload duration (median, unload call to module gone), paced against unpaced drain; label: how many times longer the paced unload took</text>`,
+  );
+  const xOf = (x0, k) => x0 + 30 + (Ks.length === 1 ? 0 : (k / (Ks.length - 1)) * (panelW - 60));
+  const path = (pts) => {
+    let d = '';
+    let pen = false;
+    for (const p of pts) {
+      if (p === null) {
+        pen = false;
+        continue;
+      }
+      d += `${pen ? 'L' : 'M'}${f(p[0])} ${f(p[1])}`;
+      pen = true;
+    }
+    return d;
+  };
+  Ps.forEach((P, i) => {
+    const x0 = left + i * (panelW + gap);
+    const y = logScale(yMin, yMax, top + panelH, top);
+    out.push(`<text x="${x0}" y="${top - 8}" font-size="12" font-weight="bold">P = ${P} pending commits: p99</text>`);
+    out.push(`<rect x="${x0}" y="${top}" width="${panelW}" height="${panelH}" fill="#fafafa" stroke="#cccccc"/>`);
+    for (const d of decades(yMin, yMax)) {
+      out.push(`<line x1="${x0}" x2="${x0 + panelW}" y1="${f(y(d))}" y2="${f(y(d))}" stroke="#e5e5e5"/>`);
+      out.push(`<text x="${x0 - 4}" y="${f(y(d) + 3)}" text-anchor="end" font-size="9" fill="#555">${esc(msLabel(d))}</text>`);
+    }
+    Ks.forEach((K, k) => {
+      out.push(`<text x="${f(xOf(x0, k))}" y="${top + panelH + 16}" text-anchor="middle" font-size="10" fill="#333">K = ${K}</text>`);
+    });
+    if (baselineP99Ms !== null) {
+      out.push(`<line x1="${x0}" x2="${x0 + panelW}" y1="${f(y(baselineP99Ms))}" y2="${f(y(baselineP99Ms))}" stroke="#000" stroke-dasharray="4 3" stroke-width="0.8"/>`);
+    }
+    present.forEach((pg, gi) => {
+      for (const [s, dash] of pg.members) {
+        const pts = Ks.map((K, k) => {
+          const g = find(s, K, P);
+          return g && g.latency.p99Ms !== null ? [xOf(x0, k) + (gi - 1.5) * 3, y(g.latency.p99Ms)] : null;
+        });
+        const d = path(pts);
+        if (d) out.push(`<path d="${d}" fill="none" stroke="${pg.color}" stroke-width="1.7"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
+        for (const p of pts) if (p) out.push(`<circle cx="${f(p[0])}" cy="${f(p[1])}" r="${dash ? 2.4 : 3.2}" fill="${dash ? '#ffffff' : pg.color}" stroke="${pg.color}" stroke-width="1.2"/>`);
+      }
+    });
+    // unload duration, paced against unpaced
+    const dy = logScale(dyMin, dyMax, durTop + durH, durTop);
+    out.push(`<text x="${x0}" y="${durTop - 8}" font-size="12" font-weight="bold">P = ${P}: unload duration (median)</text>`);
+    out.push(`<rect x="${x0}" y="${durTop}" width="${panelW}" height="${durH}" fill="#fafafa" stroke="#cccccc"/>`);
+    for (const d of decades(dyMin, dyMax)) {
+      out.push(`<line x1="${x0}" x2="${x0 + panelW}" y1="${f(dy(d))}" y2="${f(dy(d))}" stroke="#e5e5e5"/>`);
+      out.push(`<text x="${x0 - 4}" y="${f(dy(d) + 3)}" text-anchor="end" font-size="9" fill="#555">${esc(msLabel(d))}</text>`);
+    }
+    Ks.forEach((K, k) => {
+      out.push(`<text x="${f(xOf(x0, k))}" y="${durTop + durH + 16}" text-anchor="middle" font-size="10" fill="#333">K = ${K}</text>`);
+    });
+    durPairs.forEach(([p, u], pi) => {
+      const dash = pi === 0 ? '' : '6 3';
+      for (const [s, color] of [
+        [p, PACED_GROUPS[0].color],
+        [u, PACED_GROUPS[1].color],
+      ]) {
+        const pts = Ks.map((K, k) => {
+          const g = find(s, K, P);
+          return g?.unloadMs ? [xOf(x0, k) + (pi - 0.5) * 4, dy(g.unloadMs.median)] : null;
+        });
+        const d = path(pts);
+        if (d) out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.6"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
+        for (const pt of pts) if (pt) out.push(`<circle cx="${f(pt[0])}" cy="${f(pt[1])}" r="2.6" fill="${dash ? '#ffffff' : color}" stroke="${color}" stroke-width="1.2"/>`);
+      }
+      Ks.forEach((K, k) => {
+        const a = find(p, K, P);
+        const b = find(u, K, P);
+        if (!a?.unloadMs || !b?.unloadMs || !(b.unloadMs.median > 0)) return;
+        const ratio = a.unloadMs.median / b.unloadMs.median;
+        const tx = xOf(x0, k) + 6;
+        const ty = dy(a.unloadMs.median) + (pi === 0 ? -6 : 13);
+        out.push(`<text x="${f(tx)}" y="${f(ty)}" font-size="9" fill="${PACED_GROUPS[0].color}">×${esc(num1(ratio))}${pi === 0 ? ' JS' : ' C'}</text>`);
+      });
+    });
+  });
+  let row = 0;
+  present.forEach((pg) => {
+    for (const [s, dash] of pg.members) {
+      const lx = left + (row % 2) * 420;
+      const yy = legendTop + Math.floor(row / 2) * 20;
+      out.push(`<line x1="${lx}" x2="${lx + 26}" y1="${yy}" y2="${yy}" stroke="${pg.color}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
+      out.push(`<circle cx="${lx + 13}" cy="${yy}" r="3" fill="${dash ? '#ffffff' : pg.color}" stroke="${pg.color}" stroke-width="1.2"/>`);
+      const budgetNote = s === 'paced' || s === 'native-paced' ? ` (budget ${budget})` : '';
+      out.push(`<text x="${lx + 32}" y="${yy + 4}">${esc(`${pg.name}: ${LABELS[s]}${budgetNote}`)}</text>`);
+      row++;
+    }
   });
   out.push('</svg>');
   return out.join('\n') + '\n';
