@@ -248,9 +248,11 @@ static int can_pace(uv_drain_module_ctx_t* ctx) {
 static void wrap_up(uv_drain_module_ctx_t* ctx);
 
 /* One slice: at least one handle, then more while the share is not spent;
- * the rest in a later iteration (or now, unpaced, if that cannot be asked). */
+ * the rest in a later iteration (or now, unpaced, if that cannot be asked).
+ * It asks first: the question starts the iteration's clock if nothing has. */
 static void slice_and_continue(uv_drain_module_ctx_t* ctx, st_t* st) {
   unsigned total = paced_total(st);
+  (void)ctx->budget_left(ctx);
   if (st->close_pos < total) close_one(st);
   while (st->close_pos < total && ctx->budget_left(ctx) > 0) close_one(st);
   if (st->close_pos < total && ctx->continue_later(ctx, wrap_up) != 0) {
