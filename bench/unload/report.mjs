@@ -11,7 +11,11 @@ const signed = (v) => (v === null || v === undefined ? 'n/a' : `${v >= 0 ? '+' :
 
 /** A group's strategy label, with its budget when it was paced. */
 export function labelOf(g) {
-  return g.budgetMs === null || g.budgetMs === undefined ? LABELS[g.strategy] : `${LABELS[g.strategy]}, budget ${num(g.budgetMs, 2)} ms`;
+  const label = LABELS[g.strategy];
+  if (g.budgetMs === null || g.budgetMs === undefined) return label;
+  const budget = `budget ${num(g.budgetMs, 2)} ms`;
+  // "paced drain (coordinator)" -> "paced drain (coordinator, budget 0.50 ms)"
+  return label.endsWith(')') ? `${label.slice(0, -1)}, ${budget})` : `${label} (${budget})`;
 }
 
 function find(groups, strategy, K, P, waitMs = 0, idle = 0) {
