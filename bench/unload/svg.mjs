@@ -34,6 +34,46 @@ function decades(min, max) {
 
 const msLabel = (v) => (v >= 1000 ? `${v / 1000} s` : v >= 1 ? `${v} ms` : `${Math.round(v * 1000)} µs`);
 
+/** The path of a polyline through `pts` ([x, y] or null: a gap). */
+function polyline(pts) {
+  let d = '';
+  let pen = false;
+  for (const p of pts) {
+    if (p === null) {
+      pen = false;
+      continue;
+    }
+    d += `${pen ? 'L' : 'M'}${f(p[0])} ${f(p[1])}`;
+    pen = true;
+  }
+  return d;
+}
+
+/** Whole decades around `values` (and 1), for a log axis. */
+function decadeRange(values) {
+  const vs = [1, ...values];
+  return { min: 10 ** Math.floor(Math.log10(Math.min(...vs))), max: 10 ** Math.ceil(Math.log10(Math.max(...vs))) };
+}
+
+/**
+ * A panel with a log y axis: title, frame, a grid line and label per decade,
+ * K labels under `xOf(k)`, and the baseline as a dashed line when given.
+ */
+function logPanel(out, { x0, top, width, height, y, range, title, Ks, xOf, baselineMs = null }) {
+  out.push(`<text x="${x0}" y="${top - 8}" font-size="12" font-weight="bold">${title}</text>`);
+  out.push(`<rect x="${x0}" y="${top}" width="${width}" height="${height}" fill="#fafafa" stroke="#cccccc"/>`);
+  for (const d of decades(range.min, range.max)) {
+    out.push(`<line x1="${x0}" x2="${x0 + width}" y1="${f(y(d))}" y2="${f(y(d))}" stroke="#e5e5e5"/>`);
+    out.push(`<text x="${x0 - 4}" y="${f(y(d) + 3)}" text-anchor="end" font-size="9" fill="#555">${esc(msLabel(d))}</text>`);
+  }
+  Ks.forEach((K, k) => {
+    out.push(`<text x="${f(xOf(k))}" y="${top + height + 16}" text-anchor="middle" font-size="10" fill="#333">K = ${K}</text>`);
+  });
+  if (baselineMs !== null) {
+    out.push(`<line x1="${x0}" x2="${x0 + width}" y1="${f(y(baselineMs))}" y2="${f(y(baselineMs))}" stroke="#000" stroke-dasharray="4 3" stroke-width="0.8"/>`);
+  }
+}
+
 function header(width, height, title) {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="11">`,
@@ -146,17 +186,10 @@ export function p99Chart(groups, baselineP99Ms, meta) {
   const legendH = 22 * Math.ceil(STRATEGIES.length / 4) + 10;
   const width = Math.max(left + Ps.length * (panelW + gap), left + 4 * 230 + 20);
   const height = top + panelH + 50 + legendH;
-  let maxV = 1;
-  let minV = 1;
-  for (const g of groups) {
-    if (g.waitMs === 0 && g.latency.p99Ms !== null) {
-      maxV = Math.max(maxV, g.latency.p99Ms);
-      minV = Math.min(minV, g.latency.p99Ms);
-    }
-  }
-  if (baselineP99Ms !== null) minV = Math.min(minV, baselineP99Ms);
-  const yMin = 10 ** Math.floor(Math.log10(minV));
-  const yMax = 10 ** Math.ceil(Math.log10(maxV));
+  const range = decadeRange([
+    ...groups.filter((g) => g.waitMs === 0 && g.latency.p99Ms !== null).map((g) => g.latency.p99Ms),
+    ...(baselineP99Ms === null ? [] : [baselineP99Ms]),
+  ]);
   const out = header(width, height, 'p99 request latency during unloads against module size');
   out.push(
     `<text x="${left}" y="20" font-size="14" font-weight="bold">p99 request latency during unload windows, by module size K (handles) and pending commits P</text>`,
@@ -164,35 +197,15 @@ export function p99Chart(groups, baselineP99Ms, meta) {
   );
   Ps.forEach((P, i) => {
     const x0 = left + i * (panelW + gap);
-    const y = logScale(yMin, yMax, top + panelH, top);
+    const y = logScale(range.min, range.max, top + panelH, top);
     const x = (k) => x0 + 30 + (Ks.length === 1 ? 0 : (k / (Ks.length - 1)) * (panelW - 60));
-    out.push(`<text x="${x0}" y="${top - 8}" font-size="12" font-weight="bold">P = ${P} pending commits</text>`);
-    out.push(`<rect x="${x0}" y="${top}" width="${panelW}" height="${panelH}" fill="#fafafa" stroke="#cccccc"/>`);
-    for (const d of decades(yMin, yMax)) {
-      out.push(`<line x1="${x0}" x2="${x0 + panelW}" y1="${f(y(d))}" y2="${f(y(d))}" stroke="#e5e5e5"/>`);
-      out.push(`<text x="${x0 - 4}" y="${f(y(d) + 3)}" text-anchor="end" font-size="9" fill="#555">${esc(msLabel(d))}</text>`);
-    }
-    Ks.forEach((K, k) => {
-      out.push(`<text x="${f(x(k))}" y="${top + panelH + 16}" text-anchor="middle" font-size="10" fill="#333">K = ${K}</text>`);
-    });
-    if (baselineP99Ms !== null) {
-      out.push(`<line x1="${x0}" x2="${x0 + panelW}" y1="${f(y(baselineP99Ms))}" y2="${f(y(baselineP99Ms))}" stroke="#000" stroke-dasharray="4 3" stroke-width="0.8"/>`);
-    }
+    logPanel(out, { x0, top, width: panelW, height: panelH, y, range, title: `P = ${P} pending commits`, Ks, xOf: x, baselineMs: baselineP99Ms });
     STRATEGIES.forEach((s, si) => {
       const pts = Ks.map((K, k) => {
         const g = groups.find((gg) => gg.strategy === s && gg.K === K && gg.P === P && gg.waitMs === 0);
         return g && g.latency.p99Ms !== null ? [x(k) + (si - 3) * 3, y(g.latency.p99Ms)] : null;
       });
-      let d = '';
-      let pen = false;
-      for (const p of pts) {
-        if (p === null) {
-          pen = false;
-          continue;
-        }
-        d += `${pen ? 'L' : 'M'}${f(p[0])} ${f(p[1])}`;
-        pen = true;
-      }
+      const d = polyline(pts);
       if (d) out.push(`<path d="${d}" fill="none" stroke="${COLORS[s]}" stroke-width="1.6"/>`);
       for (const p of pts) if (p) out.push(`<circle cx="${f(p[0])}" cy="${f(p[1])}" r="3.2" fill="${COLORS[s]}"/>`);
     });
@@ -242,31 +255,18 @@ export function pacedChart(groups, baselineP99Ms, meta, budgetMs) {
   const width = Math.max(left + Ps.length * (panelW + gap), 1180);
   const height = legendTop + Math.ceil(legendRows / 2) * 20 + 24;
   const find = (s, K, P) => cellGroups.find((g) => g.strategy === s && g.K === K && g.P === P);
-  let maxV = 1;
-  let minV = 1;
-  for (const g of cellGroups) {
-    if (g.latency.p99Ms !== null && present.some((pg) => pg.members.some(([s]) => s === g.strategy))) {
-      maxV = Math.max(maxV, g.latency.p99Ms);
-      minV = Math.min(minV, g.latency.p99Ms);
-    }
-  }
-  if (baselineP99Ms !== null) minV = Math.min(minV, baselineP99Ms);
-  const yMin = 10 ** Math.floor(Math.log10(minV));
-  const yMax = 10 ** Math.ceil(Math.log10(maxV));
+  const range = decadeRange([
+    ...cellGroups
+      .filter((g) => g.latency.p99Ms !== null && present.some((pg) => pg.members.some(([s]) => s === g.strategy)))
+      .map((g) => g.latency.p99Ms),
+    ...(baselineP99Ms === null ? [] : [baselineP99Ms]),
+  ]);
   const durPairs = [
     ['paced', 'drain'],
     ['native-paced', 'native-drain'],
   ].filter(([p]) => cellGroups.some((g) => g.strategy === p));
-  let dMax = 1;
-  let dMin = 1;
-  for (const [p, u] of durPairs)
-    for (const s of [p, u])
-      for (const g of cellGroups.filter((x) => x.strategy === s && x.unloadMs)) {
-        dMax = Math.max(dMax, g.unloadMs.median);
-        dMin = Math.min(dMin, g.unloadMs.median);
-      }
-  const dyMin = 10 ** Math.floor(Math.log10(dMin));
-  const dyMax = 10 ** Math.ceil(Math.log10(dMax));
+  const durStrategies = new Set(durPairs.flat());
+  const durRange = decadeRange(cellGroups.filter((g) => durStrategies.has(g.strategy) && g.unloadMs).map((g) => g.unloadMs.median));
   const budget = budgetMs === undefined || budgetMs === null ? 'n/a' : `${budgetMs} ms`;
   const out = header(width, height, 'p99 request latency during unloads against K: paced, unpaced drain, polling peers, blocking');
   out.push(
@@ -275,56 +275,25 @@ export function pacedChart(groups, baselineP99Ms, meta, budgetMs) {
     `<text x="${left}" y="54" fill="#444">below: unload duration (median, unload call to module gone), paced against unpaced drain; label: how many times longer the paced unload took</text>`,
   );
   const xOf = (x0, k) => x0 + 30 + (Ks.length === 1 ? 0 : (k / (Ks.length - 1)) * (panelW - 60));
-  const path = (pts) => {
-    let d = '';
-    let pen = false;
-    for (const p of pts) {
-      if (p === null) {
-        pen = false;
-        continue;
-      }
-      d += `${pen ? 'L' : 'M'}${f(p[0])} ${f(p[1])}`;
-      pen = true;
-    }
-    return d;
-  };
   Ps.forEach((P, i) => {
     const x0 = left + i * (panelW + gap);
-    const y = logScale(yMin, yMax, top + panelH, top);
-    out.push(`<text x="${x0}" y="${top - 8}" font-size="12" font-weight="bold">P = ${P} pending commits: p99</text>`);
-    out.push(`<rect x="${x0}" y="${top}" width="${panelW}" height="${panelH}" fill="#fafafa" stroke="#cccccc"/>`);
-    for (const d of decades(yMin, yMax)) {
-      out.push(`<line x1="${x0}" x2="${x0 + panelW}" y1="${f(y(d))}" y2="${f(y(d))}" stroke="#e5e5e5"/>`);
-      out.push(`<text x="${x0 - 4}" y="${f(y(d) + 3)}" text-anchor="end" font-size="9" fill="#555">${esc(msLabel(d))}</text>`);
-    }
-    Ks.forEach((K, k) => {
-      out.push(`<text x="${f(xOf(x0, k))}" y="${top + panelH + 16}" text-anchor="middle" font-size="10" fill="#333">K = ${K}</text>`);
-    });
-    if (baselineP99Ms !== null) {
-      out.push(`<line x1="${x0}" x2="${x0 + panelW}" y1="${f(y(baselineP99Ms))}" y2="${f(y(baselineP99Ms))}" stroke="#000" stroke-dasharray="4 3" stroke-width="0.8"/>`);
-    }
+    const y = logScale(range.min, range.max, top + panelH, top);
+    const xk = (k) => xOf(x0, k);
+    logPanel(out, { x0, top, width: panelW, height: panelH, y, range, title: `P = ${P} pending commits: p99`, Ks, xOf: xk, baselineMs: baselineP99Ms });
     present.forEach((pg, gi) => {
       for (const [s, dash] of pg.members) {
         const pts = Ks.map((K, k) => {
           const g = find(s, K, P);
           return g && g.latency.p99Ms !== null ? [xOf(x0, k) + (gi - 1.5) * 3, y(g.latency.p99Ms)] : null;
         });
-        const d = path(pts);
+        const d = polyline(pts);
         if (d) out.push(`<path d="${d}" fill="none" stroke="${pg.color}" stroke-width="1.7"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
         for (const p of pts) if (p) out.push(`<circle cx="${f(p[0])}" cy="${f(p[1])}" r="${dash ? 2.4 : 3.2}" fill="${dash ? '#ffffff' : pg.color}" stroke="${pg.color}" stroke-width="1.2"/>`);
       }
     });
     // unload duration, paced against unpaced
-    const dy = logScale(dyMin, dyMax, durTop + durH, durTop);
-    out.push(`<text x="${x0}" y="${durTop - 8}" font-size="12" font-weight="bold">P = ${P}: unload duration (median)</text>`);
-    out.push(`<rect x="${x0}" y="${durTop}" width="${panelW}" height="${durH}" fill="#fafafa" stroke="#cccccc"/>`);
-    for (const d of decades(dyMin, dyMax)) {
-      out.push(`<line x1="${x0}" x2="${x0 + panelW}" y1="${f(dy(d))}" y2="${f(dy(d))}" stroke="#e5e5e5"/>`);
-      out.push(`<text x="${x0 - 4}" y="${f(dy(d) + 3)}" text-anchor="end" font-size="9" fill="#555">${esc(msLabel(d))}</text>`);
-    }
-    Ks.forEach((K, k) => {
-      out.push(`<text x="${f(xOf(x0, k))}" y="${durTop + durH + 16}" text-anchor="middle" font-size="10" fill="#333">K = ${K}</text>`);
-    });
+    const dy = logScale(durRange.min, durRange.max, durTop + durH, durTop);
+    logPanel(out, { x0, top: durTop, width: panelW, height: durH, y: dy, range: durRange, title: `P = ${P}: unload duration (median)`, Ks, xOf: xk });
     durPairs.forEach(([p, u], pi) => {
       const dash = pi === 0 ? '' : '6 3';
       for (const [s, color] of [
@@ -335,7 +304,7 @@ export function pacedChart(groups, baselineP99Ms, meta, budgetMs) {
           const g = find(s, K, P);
           return g?.unloadMs ? [xOf(x0, k) + (pi - 0.5) * 4, dy(g.unloadMs.median)] : null;
         });
-        const d = path(pts);
+        const d = polyline(pts);
         if (d) out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.6"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
         for (const pt of pts) if (pt) out.push(`<circle cx="${f(pt[0])}" cy="${f(pt[1])}" r="2.6" fill="${dash ? '#ffffff' : color}" stroke="${color}" stroke-width="1.2"/>`);
       }
