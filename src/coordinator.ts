@@ -23,13 +23,13 @@ import {
 } from './modules';
 import { callerFile } from './code-owners';
 import { deadline, type Deadline } from './deadline';
-import { checkBudget, DEFAULT_BUDGET_MS, type PacedPending } from './pacing';
+import { DEFAULT_BUDGET_MS, type PacedPending } from './pacing';
 import { keyOfId } from './records';
 import { stackOf } from './stack-text';
 import { handleCapture, retainStacks, takeMatches } from './stacks';
 import { Unload, whatIsLeft } from './unload';
 import { isTracking, trackOwners } from './owner-scopes';
-import { checkObject, checkOwner, checkTimeout, describe } from './validate';
+import { checkBudget, checkObject, checkOwner, checkTimeout, describe } from './validate';
 import { now } from './clock';
 
 export interface CoordinatorOptions {
@@ -159,7 +159,7 @@ export class UnloadCoordinator extends EventEmitter {
     super();
     checkObject(options, 'options');
     this.#timeoutMs = options.timeoutMs === undefined ? 30_000 : checkTimeout(options.timeoutMs, 'timeoutMs');
-    this.#budgetMs = options.budgetMs === undefined ? DEFAULT_BUDGET_MS : checkBudget(options.budgetMs);
+    this.#budgetMs = options.budgetMs === undefined ? DEFAULT_BUDGET_MS : checkBudget(options.budgetMs, 'budgetMs');
     if (options.stacks !== undefined && typeof options.stacks !== 'boolean') {
       throw new TypeError(`The "stacks" option must be a boolean, received ${describe(options.stacks)}`);
     }
@@ -256,7 +256,7 @@ export class UnloadCoordinator extends EventEmitter {
       checkOwner(name, 'name');
       checkObject(options, 'options');
       timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : checkTimeout(options.timeoutMs, 'timeoutMs');
-      budgetMs = options.budgetMs === undefined ? this.#budgetMs : checkBudget(options.budgetMs);
+      budgetMs = options.budgetMs === undefined ? this.#budgetMs : checkBudget(options.budgetMs, 'budgetMs');
     } catch (error) {
       return Promise.reject(error);
     }
@@ -287,7 +287,7 @@ export class UnloadCoordinator extends EventEmitter {
         throw new TypeError(`The "order" option must be 'reverse' or 'parallel', received ${describe(options.order)}`);
       }
       timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : checkTimeout(options.timeoutMs, 'timeoutMs');
-      budgetMs = options.budgetMs === undefined ? this.#budgetMs : checkBudget(options.budgetMs);
+      budgetMs = options.budgetMs === undefined ? this.#budgetMs : checkBudget(options.budgetMs, 'budgetMs');
     } catch (error) {
       return Promise.reject(error);
     }

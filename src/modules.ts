@@ -64,8 +64,6 @@ export interface LoadedModule {
   callbacksInside(): string[];
   /** Forgets the module: drops the JS module (and its CommonJS cache entry) or dlcloses the C one. */
   remove(): void;
-  /** Its paced work begins now (cleanup is called): starts this iteration's clock. */
-  beginPacing(): void;
   /** What its paced work still has to do. */
   pacedPending(): PacedPending;
 }
@@ -246,15 +244,13 @@ function jsModule(name: string, mod: JsModule, cjsFile: string | undefined, rele
       if (cjsFile !== undefined) delete require.cache[cjsFile];
       releaseCode();
     },
-    beginPacing: () => pacer.begin(),
     pacedPending: () => pacer.pending(),
   };
 }
 
 function openNative(name: string, file: string, symbols: string): LoadedModule {
   const c = cModule;
-  const id = ownerRecord(name).id;
-  const handle: CModuleHandle = c.open(file, symbols, id, name);
+  const handle: CModuleHandle = c.open(file, symbols, ownerRecord(name).id, name);
   let closed = false;
   const check = (what: string, rc: number) => {
     if (rc < 0) throw uvError(`${what} of native module "${name}" returned ${rc}`, rc);
@@ -278,7 +274,6 @@ function openNative(name: string, file: string, symbols: string): LoadedModule {
       c.close(handle);
       closed = true;
     },
-    beginPacing: () => void binding.paceLeft(id),
     // The C side's continuations; what each will still do, only the module knows.
     pacedPending: () => ({ waiting: closed ? 0 : continuationsOf(handle), itemsLeft: null }),
   };

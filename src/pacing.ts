@@ -18,19 +18,6 @@ import { checkFunction, describe } from './validate';
 /** The budget of loop time per iteration a module's wrap-up gets unless told otherwise, in ms. */
 export const DEFAULT_BUDGET_MS = 0.5;
 
-/** `budgetMs`: a number of milliseconds > 0, or Infinity (no pacing). */
-export function checkBudget(value: unknown, name = 'budgetMs'): number {
-  if (typeof value !== 'number') {
-    throw new TypeError(`The "${name}" option must be a number, received ${describe(value)}`);
-  }
-  if (!(value > 0)) {
-    throw new RangeError(
-      `The "${name}" option must be a number of milliseconds greater than 0, or Infinity (no pacing), received ${value}`,
-    );
-  }
-  return value;
-}
-
 /** What a module's paced work still had to do. */
 export interface PacedPending {
   /** Tasks waiting for a later iteration (JS: awaited yields; C: continuations asked for). */
@@ -100,11 +87,6 @@ export class ModulePacer {
     }
   }
 
-  /** Starts this iteration's clock now if it is not running: the module's paced work begins (its cleanup is called). */
-  begin(): void {
-    binding.paceLeft(this.#id);
-  }
-
   pending(): PacedPending {
     let itemsLeft: number | null = 0;
     for (const run of this.#runs) itemsLeft = run.left === null || itemsLeft === null ? null : itemsLeft + run.left;
@@ -143,23 +125,32 @@ function sizeOf(items: Iterable<unknown>): number | null {
 /** The unloads under way that pace, by owner id: their budgets. */
 const unloading = new Map<number, number>();
 
+/** One unload's part in the shared budget. */
+export interface UnloadPacing {
+  /** The module's paced work begins (its cleanup is called): starts this iteration's clock if it is not running. */
+  begin(): void;
+  /** The unload settled: `keep` leaves the module's last share on (its paced work goes on after a failed unload), else it is no longer paced. */
+  end(keep: boolean): void;
+}
+
 /**
  * An unload of `name` with `budgetMs` starts: every module being unloaded
- * gets the smallest budget divided by their number, from now on. The
- * returned function ends it: `keep` leaves the module's last share on (its
- * paced work goes on after a failed unload), else it is no longer paced.
+ * gets the smallest budget divided by their number, from now on.
  */
-export function sharePacing(name: string, budgetMs: number): (keep: boolean) => void {
+export function sharePacing(name: string, budgetMs: number): UnloadPacing {
   const id = ownerRecord(name).id;
   unloading.set(id, budgetMs);
   reshare();
   let ended = false;
-  return (keep) => {
-    if (ended) return;
-    ended = true;
-    unloading.delete(id);
-    if (!keep) binding.paceShare(id, Infinity);
-    reshare();
+  return {
+    begin: () => void binding.paceLeft(id),
+    end(keep) {
+      if (ended) return;
+      ended = true;
+      unloading.delete(id);
+      if (!keep) binding.paceShare(id, Infinity);
+      reshare();
+    },
   };
 }
 

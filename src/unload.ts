@@ -28,7 +28,7 @@ import { deadline, type Deadline } from './deadline';
 import { isDrained, updateJsState, watchOwner } from './drain';
 import { ModuleDeinitError, UnloadTimeoutError, messageOf } from './errors';
 import type { DeinitAnswer, LoadedModule } from './modules';
-import { sharePacing } from './pacing';
+import { sharePacing, type UnloadPacing } from './pacing';
 import { binding } from './native';
 import { keyOfId } from './records';
 import { stackOf } from './stack-text';
@@ -57,7 +57,7 @@ export class Unload {
   readonly #report: UnloadReport;
   readonly #started = now();
   readonly #expiry: Deadline;
-  readonly #endPacing: (keep: boolean) => void;
+  readonly #pacing: UnloadPacing;
   #resolve!: (report: UnloadReport) => void;
   #reject!: (error: Error) => void;
   #stopWatching: () => void;
@@ -92,6 +92,8 @@ export class Unload {
       this.#resolve = resolve;
       this.#reject = reject;
     });
+    // From now until it settles, the module shares the iteration budget.
+    this.#pacing = sharePacing(name, hooks.budgetMs);
     // The deadline covers cleanup too (deinit is only asked once cleanup
     // returned). It is uv-drain's own timer, unref'd: the unload holds the
     // loop through the watcher, and its poll timeout still ends at the deadline.
@@ -102,10 +104,9 @@ export class Unload {
     });
     // Module code runs only once unload() has recorded this unload, so that
     // a module calling unload() or quit() from its cleanup gets this promise.
-    this.#endPacing = sharePacing(name, hooks.budgetMs);
     queueMicrotask(() => {
       this.#hooks.emit('cleanup', name);
-      this.#module.beginPacing();
+      this.#pacing.begin();
       this.#module.cleanup().then(
         () => this.#startDrain(),
         (error: unknown) => {
@@ -271,7 +272,7 @@ export class Unload {
   #settle(state: 'removed' | 'failed'): void {
     this.state = state;
     // A module kept after a failed unload goes on with its paced work, at its last share.
-    this.#endPacing(state === 'failed');
+    this.#pacing.end(state === 'failed');
     this.#expiry.cancel();
     this.#stopWatching();
   }

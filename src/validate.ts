@@ -46,6 +46,19 @@ export function checkTimeout(value: unknown, name: string): number {
   return value;
 }
 
+/** A budget of loop time per iteration in milliseconds: greater than 0, or Infinity (no pacing). */
+export function checkBudget(value: unknown, name: string): number {
+  if (typeof value !== 'number') {
+    throw new TypeError(`The "${name}" option must be a number, received ${describe(value)}`);
+  }
+  if (!(value > 0)) {
+    throw new RangeError(
+      `The "${name}" option must be a number of milliseconds greater than 0, or Infinity (no pacing), received ${value}`,
+    );
+  }
+  return value;
+}
+
 export function checkObject(value: unknown, name: string): void {
   if (value === null || typeof value !== 'object') {
     throw new TypeError(`The "${name}" argument must be an object, received ${describe(value)}`);
