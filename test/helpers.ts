@@ -248,24 +248,38 @@ export function baselinePerTest(hooks: BaselineHooks = {}): () => Set<string> {
   };
 }
 
-/** The loop's totals and the ids of its handles, taken in one synchronous step. */
+/** The loop's totals (stats()) and its handles by id, closing or not (snapshot()), taken in one synchronous step. */
 export interface LoopTotals {
   handles: number;
-  ids: Set<string>;
+  closing: number;
+  ids: Map<string, boolean>;
 }
 
 export function loopTotals(): LoopTotals {
-  return { handles: stats().handles, ids: new Set(snapshot().map((h) => h.id)) };
+  const { handles, closing } = stats();
+  return { handles, closing, ids: new Map(snapshot().map((h) => [h.id, h.closing])) };
 }
 
 /**
- * How far stats().handles moved between two loopTotals(), leaving out the handles that anything else in the
- * process (the runner, Node) made or finished in between: only the handles in `ours` count.
+ * How far stats().handles and stats().closing moved between two loopTotals(), leaving out the handles that
+ * anything else in the process (the runner, Node) made, closed or finished in between: only the handles in
+ * `ours` count.
  */
-export function handlesMovedBy(before: LoopTotals, after: LoopTotals, ours: readonly string[] = []): number {
+export function movedBy(before: LoopTotals, after: LoopTotals, ours: readonly string[] = []): { handles: number; closing: number } {
   const mine = new Set(ours);
-  let others = 0;
-  for (const id of after.ids) if (!before.ids.has(id) && !mine.has(id)) others += 1;
-  for (const id of before.ids) if (!after.ids.has(id) && !mine.has(id)) others -= 1;
-  return after.handles - before.handles - others;
+  const others = (t: LoopTotals) => {
+    let handles = 0;
+    let closing = 0;
+    for (const [id, isClosing] of t.ids) {
+      if (mine.has(id)) continue;
+      handles++;
+      if (isClosing) closing++;
+    }
+    return { handles, closing };
+  };
+  const [a, b] = [others(before), others(after)];
+  return {
+    handles: after.handles - b.handles - (before.handles - a.handles),
+    closing: after.closing - b.closing - (before.closing - a.closing),
+  };
 }

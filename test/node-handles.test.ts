@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import * as tty from 'node:tty';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { countsFor, snapshot, stats, trackOwners, withOwner } from '../dist/index.js';
-import { baselinePerTest, closeServer, destroySocket, expectBackAtBaseline, handlesMovedBy, loopTotals, uniqueName, until, untilNoHandles } from './helpers';
+import { baselinePerTest, closeServer, destroySocket, expectBackAtBaseline, loopTotals, movedBy, uniqueName, until, untilNoHandles } from './helpers';
 
 interface HandleCounts {
   total: number;
@@ -124,7 +124,7 @@ describe('tcp server', () => {
     // libuv removes the handle from its queue right before the close callback.
     await until(() => !snapshot().some((h) => h.id === id), 'the server close callback');
     expect(handles(owner)).toEqual(NONE);
-    expect(handlesMovedBy(before, loopTotals(), [id!])).toBe(0);
+    expect(movedBy(before, loopTotals(), [id!]).handles).toBe(0);
     await expectBackAtBaseline(baseline());
   });
 

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { countsByOwner, countsFor, snapshot, stats } from '../dist/index.js';
 import { FIXTURE_PATH, fixtureBaselinePerTest, fsWrite, KIND_NAMES, KINDS, loadFixture, queueWork, type Kind, UV_ENOTSUP } from './fixture.js';
-import { uniqueName, until } from './helpers.js';
+import { loopTotals, movedBy, uniqueName, until } from './helpers.js';
 
 const fx = loadFixture();
 const ZERO = { total: 0, active: 0, ref: 0, closing: 0, requests: 0, timers: 0 };
@@ -17,12 +17,6 @@ const ZERO = { total: 0, active: 0, ref: 0, closing: 0, requests: 0, timers: 0 }
 const freshOwner = (what: string) => uniqueName(`raw-handles:${what}:`);
 
 fixtureBaselinePerTest(fx);
-
-/** The loop's handles other than `id`, and how many of them are closing. */
-function othersThan(id: string): { handles: number; closing: number } {
-  const others = snapshot().filter((h) => h.id !== id);
-  return { handles: others.length, closing: others.filter((h) => h.closing).length };
-}
 
 type Stage = 'created' | 'started' | 'unrefd' | 'stopped' | 'closing';
 
@@ -146,13 +140,10 @@ describe.each(KIND_NAMES)('a raw %s handle made by a native addon', (kind) => {
       ).toEqual({ handles: want.total, active: want.active, ref: want.ref, closing: want.closing });
     }
     // The whole loop's totals also move with whatever else the process does while the close callback is
-    // awaited (a runner's handle born, another one finished), so those others are taken out by a
-    // snapshot() made in the same synchronous step as each stats().
-    const closing = { totals: stats(), others: othersThan(id) };
+    // awaited (a runner's handle born, another one finished): movedBy() takes those others out.
+    const closing = loopTotals();
     await until(() => !fx.isLive(id), `the ${kind} close callback`);
-    const after = { totals: stats(), others: othersThan(id) };
-    expect(after.totals.handles - after.others.handles).toBe(closing.totals.handles - closing.others.handles - 1);
-    expect(after.totals.closing - after.others.closing).toBe(closing.totals.closing - closing.others.closing - 1);
+    expect(movedBy(closing, loopTotals(), [id])).toEqual({ handles: -1, closing: -1 });
   });
 
   it('is listed by snapshot() with its type, owner, fd and state at every stage', () => {

@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import { setImmediate as tick } from 'node:timers/promises';
 import * as os from 'node:os';
 import { countsFor, snapshot, withOwner } from '../dist/index.js';
-import { handlesMovedBy, loopTotals } from './helpers.js';
+import { loopTotals, movedBy } from './helpers.js';
 import { binding } from '../dist/native.js';
 
 describe('smoke', () => {
@@ -16,7 +16,7 @@ describe('smoke', () => {
     // net.Server's 'close' comes on nextTick, before libuv's close callback.
     expect(countsFor('smoke')).toMatchObject({ total: 1, closing: 1 });
     while (countsFor('smoke').total > 0) await tick();
-    expect(handlesMovedBy(before, loopTotals(), ours)).toBe(0);
+    expect(movedBy(before, loopTotals(), ours).handles).toBe(0);
   });
 });
 
