@@ -270,6 +270,59 @@ describe('a paced cleanup', () => {
     await c.quit();
   });
 
+  it('paces a cleanup written as a promise chain with `await ctx.yield()` in a for..of loop', async () => {
+    const c = coordinator({ budgetMs: 0.05 });
+    const name = uniqueName('paced-chain-');
+    const accepted = new Set<net.Socket>();
+    const destroyedIn: number[] = [];
+    let server!: net.Server;
+    const clients: net.Socket[] = [];
+    await c.load(name, {
+      async init() {
+        server = net.createServer((s) => {
+          accepted.add(s);
+          s.on('error', () => {});
+          s.once('close', () => accepted.delete(s));
+        });
+        server.listen(0, '127.0.0.1');
+        await once(server, 'listening');
+        const { port } = server.address() as net.AddressInfo;
+        for (let i = 0; i < 40; i++) {
+          const socket = net.connect(port, '127.0.0.1').on('error', () => {});
+          clients.push(socket);
+          await once(socket, 'connect');
+        }
+      },
+      cleanup(ctx) {
+        // The shape of many plugins: stop accepting, hang up one by one yielding between, then wait for
+        // the server's close (which comes once its last connection is gone).
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        return Promise.resolve()
+          .then(async () => {
+            for (const socket of [...clients, ...accepted]) {
+              socket.destroy();
+              destroyedIn.push(binding.paceIteration());
+              busy(0.03);
+              await ctx.yield();
+            }
+          })
+          .then(() => closed);
+      },
+    });
+    await until(() => accepted.size === 40, 'the 40 connections accepted');
+    const report = await c.unload(name);
+    expect(report.removed).toBe(true);
+    expect(destroyedIn).toHaveLength(80);
+    // 30 µs of work per socket and a 50 µs share: at most 2 per iteration.
+    const perIteration = new Map<number, number>();
+    for (const i of destroyedIn) perIteration.set(i, (perIteration.get(i) ?? 0) + 1);
+    expect(Math.max(...perIteration.values())).toBeLessThanOrEqual(2);
+    expect(perIteration.size).toBeGreaterThanOrEqual(40);
+    expect(accepted.size).toBe(0);
+    expect(countsFor(name)).toMatchObject({ total: 0, timers: 0, requests: 0 });
+    await c.quit();
+  });
+
   it('changes nothing for a module that never yields', async () => {
     const c = coordinator({ budgetMs: 0.01 });
     const name = uniqueName('paced-never-');
