@@ -43,8 +43,8 @@ export interface CoordinatorOptions {
   stacks?: boolean;
   /**
    * Default budget of loop time per iteration, in ms, that the modules being
-   * unloaded share for their paced wrap-up (`ctx.yield()`, `ctx.paced()`,
-   * a C module's `budget_left`); Infinity: no pacing (default 0.5).
+   * unloaded share for their paced wrap-up (`ctx.yield()`, `ctx.paced()`);
+   * Infinity: no pacing (default 0.5).
    */
   budgetMs?: number;
 }
