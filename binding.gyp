@@ -15,6 +15,7 @@
         "native/probe.cc",
         "native/watcher.cc",
         "native/c_module.cc",
+        "native/c_module_later.cc",
         "native/c_module_ranges.cc"
       ],
       "include_dirs": [

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "c_module_later.h"
 #include "c_module_ranges.h"
 #include "capi.h"
 #include "errors.h"
@@ -36,9 +37,18 @@ struct Module {
   uv_drain_module_fn init = nullptr;
   uv_drain_module_fn cleanup = nullptr;
   uv_drain_module_fn deinit = nullptr;
-  uv_drain_module_ctx_t ctx{};
+  PacedContext paced;  // paced.ctx is the module's ctx
+  std::unique_ptr<Continuations> later;  // what continue_later asked for
   std::vector<Range> ranges;  // the object's PT_LOAD segments, while loaded
+  uv_drain_module_ctx_t& ctx() { return paced.ctx; }
 };
+
+// The fields of a version 1 context stay where v1 modules read them.
+static_assert(offsetof(uv_drain_module_ctx_t, abi) == 0 && offsetof(uv_drain_module_ctx_t, size) == 4 &&
+                  offsetof(uv_drain_module_ctx_t, loop) == 8 && offsetof(uv_drain_module_ctx_t, api) == 16 &&
+                  offsetof(uv_drain_module_ctx_t, owner) == 24 && offsetof(uv_drain_module_ctx_t, name) == 32 &&
+                  offsetof(uv_drain_module_ctx_t, data) == 40,
+              "the v1 module context layout is fixed");
 
 std::string DlError() {
   const char* e = dlerror();
@@ -112,7 +122,7 @@ bool ReadOpenArgs(const Napi::CallbackInfo& info, Module* m) {
     ThrowTypeError(env, "The \"ownerId\" argument must be an owner id (an integer from 1 to 2^32-1)");
     return false;
   }
-  m->ctx.owner = static_cast<uv_drain_owner_t>(owner);
+  m->ctx().owner = static_cast<uv_drain_owner_t>(owner);
   m->owner_name = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : m->name;
   return true;
 }
@@ -127,16 +137,17 @@ bool BuildContext(Napi::Env env, Module* m) {
   }
   const uv_drain_api_t* api = CApiTable();
   uv_drain_counts_t counts;
-  if (api->counts(loop, m->ctx.owner, &counts) != 0) {
+  if (api->counts(loop, m->ctx().owner, &counts) != 0) {
     ThrowRangeError(env, "The \"ownerId\" argument is not an owner id of this loop");
     return false;
   }
-  m->ctx.abi = UV_DRAIN_MODULE_ABI;
-  m->ctx.size = sizeof(uv_drain_module_ctx_t);
-  m->ctx.loop = loop;
-  m->ctx.api = api;
-  m->ctx.name = m->owner_name.c_str();  // never modified again
-  m->ctx.data = nullptr;
+  m->ctx().abi = UV_DRAIN_MODULE_ABI;
+  m->ctx().size = sizeof(uv_drain_module_ctx_t);
+  m->ctx().loop = loop;
+  m->ctx().api = api;
+  m->ctx().name = m->owner_name.c_str();  // never modified again
+  m->ctx().data = nullptr;
+  m->later = std::make_unique<Continuations>(env, &m->paced);
   return true;
 }
 
@@ -252,7 +263,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 Napi::Value Call(const Napi::CallbackInfo& info, uv_drain_module_fn Module::*fn) {
   Module* m = OpenModuleArg(info, 0);
   if (m == nullptr) return info.Env().Undefined();
-  return Napi::Number::New(info.Env(), (m->*fn)(&m->ctx));
+  return Napi::Number::New(info.Env(), (m->*fn)(&m->ctx()));
 }
 
 Napi::Value Init(const Napi::CallbackInfo& info) { return Call(info, &Module::init); }
@@ -262,7 +273,7 @@ Napi::Value Deinit(const Napi::CallbackInfo& info) { return Call(info, &Module::
 Napi::Value CallbacksInsideMethod(const Napi::CallbackInfo& info) {
   Module* m = OpenModuleArg(info, 0);
   if (m == nullptr) return info.Env().Undefined();
-  return ToFloat64Array(info.Env(), HandlesInside(m->ctx.loop, m->ranges));
+  return ToFloat64Array(info.Env(), HandlesInside(m->ctx().loop, m->ranges));
 }
 
 // close(h): the last safety net. The coordinator calls it once deinit
@@ -275,13 +286,18 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Module* m = ModuleArg(info, 0);
   if (m == nullptr || m->dl == nullptr) return env.Undefined();
-  std::vector<double> handles = HandlesInside(m->ctx.loop, m->ranges);
+  std::vector<double> handles = HandlesInside(m->ctx().loop, m->ranges);
   uv_drain_counts_t counts{};
-  uint32_t requests = m->ctx.api->counts(m->ctx.loop, m->ctx.owner, &counts) == 0 ? counts.requests : 0;
-  if (!handles.empty() || requests != 0) {
+  uint32_t requests = m->ctx().api->counts(m->ctx().loop, m->ctx().owner, &counts) == 0 ? counts.requests : 0;
+  // A pending continuation is a pointer into the module's code; the handles
+  // that run it close after the last one ran.
+  bool paced = !m->later->Idle();
+  if (!handles.empty() || requests != 0 || paced) {
     Napi::Object held = Napi::Object::New(env);
     held.Set("handles", ToFloat64Array(env, handles));
     held.Set("requests", Napi::Number::New(env, requests));
+    held.Set("continuations", Napi::Number::New(env, static_cast<double>(m->later->Pending())));
+    held.Set("paced", Napi::Boolean::New(env, paced));
     return held;
   }
   void* dl = m->dl;
@@ -296,6 +312,14 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
     return Throw(e);
   }
   return env.Undefined();
+}
+
+// pacedPending(h): the continuations the module asked for that have not run
+// (0 once it is closed).
+Napi::Value PacedPending(const Napi::CallbackInfo& info) {
+  Module* m = ModuleArg(info, 0);
+  if (m == nullptr) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), m->dl == nullptr ? 0 : static_cast<double>(m->later->Pending()));
 }
 
 Napi::Value Path(const Napi::CallbackInfo& info) {
@@ -319,6 +343,7 @@ Napi::Object CModuleBinding(Napi::Env env) {
   o.Set("deinit", Napi::Function::New(env, Deinit, "deinit"));
   o.Set("callbacksInside", Napi::Function::New(env, CallbacksInsideMethod, "callbacksInside"));
   o.Set("close", Napi::Function::New(env, Close, "close"));
+  o.Set("pacedPending", Napi::Function::New(env, PacedPending, "pacedPending"));
   o.Set("path", Napi::Function::New(env, Path, "path"));
   o.Set("name", Napi::Function::New(env, Name, "name"));
   return o;

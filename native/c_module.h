@@ -11,7 +11,8 @@
 
 namespace uvdrain {
 
-// { abi, open, init, cleanup, deinit, callbacksInside, close, path, name }:
+// { abi, open, init, cleanup, deinit, callbacksInside, pacedPending, close,
+//   path, name }:
 //
 //  open(path, name, ownerId[, ownerName]) -> External
 //      dlopen(path, RTLD_NOW | RTLD_LOCAL), resolves NAME_api/_init/_cleanup/
@@ -21,17 +22,23 @@ namespace uvdrain {
 //      UVD_ERR_MODULE_SYMBOL (`symbol`), UVD_ERR_MODULE_ABI (`expected`,
 //      `actual`); an owner id that is not this loop's is a RangeError.
 //      Nothing of the module runs before the ABI check except its ELF
-//      constructors.
+//      constructors. The module's ctx has budget_left and continue_later
+//      (c_module_later.h).
 //  init(h) / cleanup(h) / deinit(h) -> the module function's int result.
 //  callbacksInside(h) -> Float64Array of an AddressField row (js_arrays.h)
 //      per live handle of this loop (closing ones included, whoever owns
 //      it) that will call into the module's mapped segments (close_cb while
 //      closing, the type's callbacks) or whose memory lies inside them (a
 //      static uv_*_t of the module). src/c-module.ts makes them ids.
+//  pacedPending(h) -> the continuations the module asked for through
+//      ctx->continue_later that have not run yet (c_module_later.h); 0 once
+//      closed.
 //  close(h) -> undefined once dlclosed. While something of the module is
 //      still on the loop it closes nothing and returns what holds it:
 //      { handles: callbacksInside, requests: the owner's requests counted
-//      through the C API }; src/c-module.ts throws UVD_ERR_MODULE_BUSY then.
+//      through the C API, continuations: pacedPending, paced: a
+//      continuation is pending or the handles that run them are still
+//      closing }; src/c-module.ts throws UVD_ERR_MODULE_BUSY then.
 //      A failed dlclose throws UVD_ERR_DLCLOSE (dlerror()'s text).
 //      Idempotent after success.
 //  path(h), name(h) -> the strings given to open().

@@ -5,12 +5,14 @@
 
 namespace uvdrain {
 
-uint64_t Pacer::Iteration() const {
+uint64_t LoopCount(uv_loop_t* loop) {
   uv_metrics_t metrics;
   std::memset(&metrics, 0, sizeof(metrics));
-  uv_metrics_info(loop_, &metrics);
+  uv_metrics_info(loop, &metrics);
   return metrics.loop_count;
 }
+
+uint64_t Pacer::Iteration() const { return LoopCount(loop_); }
 
 void Pacer::SetShare(uint32_t owner, uint64_t share_ns) {
   if (share_ns == kUnpaced) {

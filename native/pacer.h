@@ -17,6 +17,10 @@
 
 namespace uvdrain {
 
+// libuv's loop_count of `loop` (uv_metrics_info): the iteration as pacing
+// counts them.
+uint64_t LoopCount(uv_loop_t* loop);
+
 class Pacer {
  public:
   // What Left answers for an owner that is not paced: all the time there is.

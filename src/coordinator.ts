@@ -43,8 +43,9 @@ export interface CoordinatorOptions {
   stacks?: boolean;
   /**
    * Default budget of loop time per iteration, in ms, that the modules being
-   * unloaded share for their paced wrap-up (`ctx.yield()`, `ctx.paced()`);
-   * Infinity: no pacing (default 0.5).
+   * unloaded share for their paced wrap-up (JS: `ctx.yield()`, `ctx.paced()`;
+   * C: `ctx->budget_left`, `ctx->continue_later`); Infinity: no pacing
+   * (default 0.5).
    */
   budgetMs?: number;
 }

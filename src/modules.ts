@@ -275,17 +275,11 @@ function openNative(name: string, file: string, symbols: string): LoadedModule {
       closed = true;
     },
     // The C side's continuations; what each will still do, only the module knows.
-    pacedPending: () => ({ waiting: closed ? 0 : continuationsOf(handle), itemsLeft: null }),
+    pacedPending: () => ({ waiting: closed ? 0 : c.pacedPending(handle), itemsLeft: null }),
   };
 }
 
 const { EAGAIN: UV_EAGAIN, EBUSY: UV_EBUSY } = binding.uvErrors;
-
-/** The continuations a C module asked for that have not run yet. */
-function continuationsOf(handle: CModuleHandle): number {
-  const pending = (cModule as { pacedPending?: (h: CModuleHandle) => number }).pacedPending;
-  return pending === undefined ? 0 : pending(handle);
-}
 
 function uvError(message: string, rc: number): Error {
   const error = new Error(message) as Error & { errno: number };

@@ -21,6 +21,10 @@ export interface CModuleHeld {
   handles: Float64Array;
   /** The owner's requests counted through the C API. */
   requests: number;
+  /** Continuations asked for through ctx->continue_later that have not run. */
+  continuations: number;
+  /** A continuation is pending, or the handles that run them are still closing. */
+  paced: boolean;
 }
 
 /** The C module binding as native code gives it; src/c-module.ts is the one the rest of uv-drain uses. */
@@ -33,6 +37,8 @@ export interface CModuleBinding {
   /** The live handles whose callbacks (or memory) lie inside the module (`addressLayout` rows). */
   callbacksInside(h: CModuleHandle): Float64Array;
   /** undefined once dlclosed (or already closed); what holds the module when it refused. */
+  /** Continuations the module asked for (ctx->continue_later) that have not run. */
+  pacedPending(h: CModuleHandle): number;
   close(h: CModuleHandle): CModuleHeld | undefined;
   path(h: CModuleHandle): string;
   name(h: CModuleHandle): string;

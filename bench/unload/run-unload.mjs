@@ -138,6 +138,7 @@ function newer(a, b) {
 /** Builds bench/unload/native with node-gyp when an output is missing or older than a source. */
 export function buildNative() {
   const sources = ['binding.gyp', 'probe.c', 'bench_module.c'].map((f) => path.join(nativeDir, f));
+  for (const h of ['uv_drain_module.h', 'uv_drain.h']) sources.push(path.join(root, 'native', 'include', h));
   const outputs = [PROBE, NATIVE_MODULE];
   if (!outputs.some((o) => sources.some((s) => newer(s, o)))) return;
   const nodeGyp =

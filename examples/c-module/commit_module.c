@@ -293,7 +293,7 @@ EXPORT int commit_module_init(uv_drain_module_ctx_t* ctx) {
   int namelen = sizeof(name);
   int r;
 
-  if (ctx == NULL || ctx->abi != UV_DRAIN_MODULE_ABI || ctx->size < sizeof(*ctx) || ctx->data != NULL)
+  if (ctx == NULL || ctx->abi != UV_DRAIN_MODULE_ABI || !UV_DRAIN_MODULE_CTX_HAS(ctx, data) || ctx->data != NULL)
     return UV_EINVAL;
   path = getenv("UV_DRAIN_COMMIT_FILE");
   if (path == NULL || path[0] == '\0') return UV_EINVAL;

@@ -396,7 +396,7 @@ EXPORT int uvd_bench_module_init(uv_drain_module_ctx_t* ctx) {
 
   /* The fields every uv-drain fills in (a newer one fills in more: see
    * UV_DRAIN_MODULE_CTX_HAS). */
-  if (ctx == NULL || ctx->abi != UV_DRAIN_MODULE_ABI || ctx->size < offsetof(uv_drain_module_ctx_t, data) + sizeof(ctx->data) ||
+  if (ctx == NULL || ctx->abi != UV_DRAIN_MODULE_ABI || !UV_DRAIN_MODULE_CTX_HAS(ctx, data) ||
       ctx->data != NULL)
     return UV_EINVAL;
   file = getenv("UVD_BENCH_FILE");
