@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { UnloadTimeoutError, countsFor, snapshot } from '../dist/index.js';
+import { ModuleInitError, UnloadTimeoutError, countsFor, snapshot } from '../dist/index.js';
 import { cModule } from '../dist/c-module.js';
 import { binding } from '../dist/native.js';
 import { loadFixture } from './fixture.js';
@@ -237,6 +237,30 @@ describe('the binding with a paced C module', () => {
       expectHonoured(readLog(log).slices, 53);
     } finally {
       binding.paceShare(id, Infinity);
+    }
+  });
+});
+
+describe('a C module whose init fails with its timers still closing', () => {
+  it('is not registered, stays mapped while its close callbacks are pending, and is dlclosed once they ran', async () => {
+    const { so } = pacedCopy('cpaced-initfail-');
+    setKnobs({ timers: 500, itemUs: 0 });
+    process.env.UVD_PACED_INIT_FAIL = '1';
+    try {
+      const c = coordinator();
+      const name = uniqueName('cpaced-initfail-');
+      const mapped = () => fs.readFileSync('/proc/self/maps', 'utf8').includes(so);
+      const error = await rejection(c.load(name, { native: so, symbols: 'paced' }));
+      expect(error).toBeInstanceOf(ModuleInitError);
+      expect(c.has(name)).toBe(false);
+      // Its timers are closing: their close callbacks are module code.
+      expect(countsFor(name)).toMatchObject({ total: 500, closing: 500 });
+      expect(mapped()).toBe(true);
+      await until(() => !mapped(), 'the module to be dlclosed');
+      expect(countsFor(name).total).toBe(0);
+      await c.quit();
+    } finally {
+      delete process.env.UVD_PACED_INIT_FAIL;
     }
   });
 });
