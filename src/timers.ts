@@ -26,7 +26,7 @@ export interface TimerObject {
 // prototype, installed at the first owned birth of its kind, sees every end
 // of every timer made after that, for a cost of one symbol-keyed store; the
 // value lives in an own symbol-keyed property (util.inspect shows it as
-// `[Symbol(uv-drain:_destroyed)]`). The setter tells the end to the timer's
+// `Symbol(uv-drain:_destroyed)`). The setter tells the end to the timer's
 // ON_END, set at an owned birth only. A timer whose own `_destroyed` hides
 // the accessor (made before it was installed) gets its field moved under it;
 // a timer whose prototype is not Node's gets an own accessor of the same pair.

@@ -42,7 +42,7 @@ async function main() {
     early: { own: Object.hasOwn(cleared, '_destroyed'), destroyed: cleared._destroyed },
     late: { own: Object.hasOwn(late, '_destroyed'), destroyed: late._destroyed },
     inspectEarly: util.inspect(cleared).includes('_destroyed: true'),
-    inspectLate: util.inspect(late).includes('[Symbol(uv-drain:_destroyed)]: false'),
+    inspectLate: /\[?Symbol\(uv-drain:_destroyed\)\]?: false/.test(util.inspect(late)),
   });
   clearTimeout(late);
 
