@@ -72,21 +72,22 @@ function installOn(proto: object | null): boolean {
  */
 export function tellEnd(timer: object, onEnd: (timer: object) => void): boolean {
   const t = timer as TimerEnds;
-  t[ON_END] = onEnd;
   // Born under the accessor: its constructor's assignment stored the value.
-  if (t[DESTROYED] !== undefined) return true;
-  const value = t._destroyed;
-  if (Object.hasOwn(t, '_destroyed') && installOn(Object.getPrototypeOf(t) as object | null) && delete t._destroyed) {
-    t[DESTROYED] = value;
+  if (t[DESTROYED] !== undefined) {
+    t[ON_END] = onEnd;
     return true;
   }
   try {
-    Object.defineProperty(t, '_destroyed', { configurable: true, enumerable: true, get: getDestroyed, set: setDestroyed });
+    t[ON_END] = onEnd;
+    const value = t._destroyed;
+    if (!Object.hasOwn(t, '_destroyed') || !installOn(Object.getPrototypeOf(t) as object | null) || !delete t._destroyed) {
+      Object.defineProperty(t, '_destroyed', { configurable: true, enumerable: true, get: getDestroyed, set: setDestroyed });
+    }
+    t[DESTROYED] = value;
+    return true;
   } catch {
     return false;
   }
-  t[DESTROYED] = value;
-  return true;
 }
 
 export function isDone(timer: object): boolean {
