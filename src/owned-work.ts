@@ -7,7 +7,7 @@
 import { createHook } from 'node:async_hooks';
 
 import { timerOwners, type OwnerRecord } from './owners';
-import { tellEnd } from './timers';
+import { onTimerRefChange, tellEnd } from './timers';
 
 /** One-shot requests: in flight from `init` until their callback has run (`after`). */
 const ONE_SHOT_REQUESTS = new Set([
@@ -109,6 +109,13 @@ export function setActivityListener(listener: (() => void) | null): void {
 // Node's timer prototypes), so its owner's pending set stays exact with no
 // walk, and a drain watcher learns of the end without looking at every loop
 // iteration.
+// An owned timer unref'd after a watch started may leave the owner's timers
+// holding the loop no more: the watcher must hear of it, or it would keep
+// holding a loop that nothing else holds.
+onTimerRefChange(() => {
+  if (activity !== null) queueActivity();
+});
+
 function timerEndOf(owner: OwnerRecord): (timer: object) => void {
   return function timerEnd(timer: object): void {
     if (owner.timers.ended(timer) && activity !== null) queueActivity();

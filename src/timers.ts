@@ -52,6 +52,33 @@ function setDestroyed(this: TimerEnds, value: boolean): void {
 }
 
 const accessorOn = new WeakSet<object>();
+let refListener: ((timer: object) => void) | null = null;
+
+/**
+ * `listener` hears of every unref() of a timer whose end is told (owned at
+ * some point): the owner's timers may no longer hold the loop. (A ref()'d
+ * timer holds the loop by itself: nobody else need hold it.)
+ */
+export function onTimerRefChange(listener: (timer: object) => void): void {
+  refListener = listener;
+}
+
+// unref() keeps its behaviour; a told timer's call is passed on.
+function tellRefChanges(proto: object): void {
+  for (const name of ['unref']) {
+    const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+    const original = descriptor?.value as ((this: object) => unknown) | undefined;
+    if (descriptor === undefined || typeof original !== 'function' || descriptor.configurable !== true) continue;
+    const wrapped = {
+      [name](this: TimerEnds): unknown {
+        const result = original.call(this);
+        if (this[ON_END] !== undefined) refListener?.(this);
+        return result;
+      },
+    }[name]!;
+    Object.defineProperty(proto, name, { ...descriptor, value: wrapped });
+  }
+}
 
 /** Puts the accessor on Node's Timeout or Immediate prototype, once; false for anything else. */
 function installOn(proto: object | null): boolean {
@@ -61,6 +88,7 @@ function installOn(proto: object | null): boolean {
   if (name !== 'Timeout' && name !== 'Immediate') return false;
   if (typeof (proto as TimerObject).hasRef !== 'function' || Object.hasOwn(proto, '_destroyed')) return false;
   Object.defineProperty(proto, '_destroyed', { configurable: true, enumerable: false, get: getDestroyed, set: setDestroyed });
+  tellRefChanges(proto);
   accessorOn.add(proto);
   return true;
 }

@@ -210,6 +210,19 @@ describe('whenDrained never keeps a process alive by itself', () => {
       counts: { total: 1, active: 1, ref: 0, closing: 0, requests: 0, timers: 0 },
     });
   });
+
+  it("a process waiting on an owner whose only timer was unref'd after the watch started ends by itself", async () => {
+    const r = await runScript('drain-unref-timer.cjs');
+    expect(r.signal).toBeNull();
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(line(r.stdout, 'UVD-EXIT'), r.stdout + r.stderr).toEqual({
+      code: 0,
+      settled: 'pending',
+      fired: false,
+      immediate: true,
+      counts: { total: 0, active: 0, ref: 0, closing: 0, requests: 0, timers: 1 },
+    });
+  });
 });
 
 describe('whenDrained gives up', () => {
