@@ -120,6 +120,8 @@ export function updateJsState(): void {
     const requests = jsRequests(record);
     const timers = pendingTimers(record);
     if (requests > 0 || timers > 0) jsPending = true;
+    // A timer whose end cannot be told (owned-work.ts) is looked at every iteration.
+    if (timers > 0 && !record.timers.exact) everyIteration = true;
     if (requests > 0 || hasRefTimer(record)) holds = true;
     for (const watch of set) {
       if (watch.holdLoop === true) holds = true;
@@ -127,8 +129,9 @@ export function updateJsState(): void {
     }
   }
   // The native watcher calls back when native counts change, and at every
-  // iteration only when a watch asks; JS timers and requests tell JS
-  // themselves when they end (owned-work.ts: `after`, a timer's end).
+  // iteration only when a watch asks (or a timer's end cannot be told); JS
+  // timers and requests tell JS themselves when they end (owned-work.ts:
+  // `after`, a timer's end).
   const callBack = everyIteration;
   if (callBack !== sentState.callBack || holds !== sentState.holds) {
     sentState.callBack = callBack;

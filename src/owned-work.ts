@@ -6,7 +6,8 @@
 // cannot see).
 import { createHook } from 'node:async_hooks';
 
-import { knownOwners, timerOwners, type OwnerRecord } from './owners';
+import { timerOwners, type OwnerRecord } from './owners';
+import { onTimerRefChange, tellEnd } from './timers';
 
 /** One-shot requests: in flight from `init` until their callback has run (`after`). */
 const ONE_SHOT_REQUESTS = new Set([
@@ -76,12 +77,12 @@ export function workOwner(asyncId: number): OwnerRecord | undefined {
 /** Counts a timer or a request born for `owner` (types that are neither are not counted). */
 export function countWork(asyncId: number, type: string, resource: unknown, owner: OwnerRecord): void {
   if (TIMER_TYPES.has(type)) {
-    // A refreshed Timeout is announced again with a new async id.
-    const previous = owner.timers.get(resource as object);
+    // A Timeout refreshed after its end is announced again with a new async id.
+    const timer = resource as object;
+    const previous = owner.timers.get(timer);
     if (previous !== undefined) timerOwners.delete(previous);
     timerOwners.set(asyncId, owner);
-    owner.timers.set(resource as object, asyncId);
-    if (activity !== null) watchEnd(resource as TimerEnd, owner);
+    owner.timers.set(timer, asyncId, tellEnd(timer, (owner.timerEnd ??= timerEndOf(owner))));
   } else if (ONE_SHOT_REQUESTS.has(type)) {
     beginRequest(asyncId, owner);
   } else if (type.endsWith('REQUEST')) {
@@ -93,44 +94,32 @@ export function countWork(asyncId: number, type: string, resource: unknown, owne
 
 /**
  * Calls `listener` (in a microtask) after a callback of an owner's timer or
- * request has run; null stops.
+ * request has run, or an owner's timer ended; null stops. Costs nothing per
+ * pending timer: every owned timer tells its end from its birth on.
  */
 export function setActivityListener(listener: (() => void) | null): void {
   activity = listener;
-  if (listener !== null) {
-    for (const owner of knownOwners()) for (const [timer] of owner.timers.entries()) watchEnd(timer as TimerEnd, owner);
-  }
   changed();
 }
 
 // A timer can end with no callback of its owner: clearTimeout,
 // clearInterval, clearImmediate, timeout.close(), an aborted
-// timers/promises wait — each from anyone's code. Node marks every end by
-// setting the timer's `_destroyed` to true (and a refresh sets it back to
-// false). An accessor in place of that field tells a listener at once, so the
-// drain watcher need not look at every loop iteration while an owner has
-// timers. Installed only while someone listens, on owned timers only.
-const END_WATCHED = Symbol('uv-drain:end-watched');
-type TimerEnd = { _destroyed?: boolean; [END_WATCHED]?: true };
+// timers/promises wait — each from anyone's code. Every owned timer tells its
+// end at once (timers.ts tellEnd: an accessor on the `_destroyed` field of
+// Node's timer prototypes), so its owner's pending set stays exact with no
+// walk, and a drain watcher learns of the end without looking at every loop
+// iteration.
+// An owned timer unref'd after a watch started may leave the owner's timers
+// holding the loop no more: the watcher must hear of it, or it would keep
+// holding a loop that nothing else holds.
+onTimerRefChange(() => {
+  if (activity !== null) queueActivity();
+});
 
-function watchEnd(timer: TimerEnd, owner: OwnerRecord): void {
-  // A refreshed timer is counted again: its end is told again.
-  if (timer[END_WATCHED] !== true) {
-    timer[END_WATCHED] = true;
-    let destroyed = timer._destroyed;
-    Object.defineProperty(timer, '_destroyed', {
-      configurable: true,
-      enumerable: true,
-      get: () => destroyed,
-      set(value: boolean) {
-        destroyed = value;
-        if (value !== true) return;
-        owner.timers.ended(timer);
-        if (activity !== null) queueActivity();
-      },
-    });
-  }
-  if (timer._destroyed !== true) owner.timers.tellsEnd(timer);
+function timerEndOf(owner: OwnerRecord): (timer: object) => void {
+  return function timerEnd(timer: object): void {
+    if (owner.timers.ended(timer) && activity !== null) queueActivity();
+  };
 }
 
 function onAfter(asyncId: number): void {

@@ -11,6 +11,8 @@ export interface OwnerRecord {
   requests: number;
   /** Pending JS timers and immediates, with their current async ids. */
   timers: PendingTimers<number>;
+  /** Told each owned timer's end (owned-work.ts), made at its first timer. */
+  timerEnd: ((timer: object) => void) | undefined;
 }
 
 const byName = new Map<string, OwnerRecord>();
@@ -18,15 +20,28 @@ const byIndex = new Map<number, OwnerRecord>();
 /** Async ids of owners' pending timers: their callbacks are owner activity. */
 export const timerOwners = new Map<number, OwnerRecord>();
 
+// A timer's end is told at once (owned-work.ts), and an Immediate's end is
+// marked just before its callback runs: its async id is forgotten in a
+// microtask, after that callback, so that what the callback makes is still
+// its owner's (births.ts: the owner of the running timer).
+const dropped: number[] = [];
+function forgetTimerLater(asyncId: number): void {
+  if (dropped.push(asyncId) === 1) queueMicrotask(forgetDropped);
+}
+function forgetDropped(): void {
+  for (const asyncId of dropped) timerOwners.delete(asyncId);
+  dropped.length = 0;
+}
+
 /** The record of `owner`, created on first use (ids are per loop and permanent). */
 export function ownerRecord(owner: string): OwnerRecord {
   let record = byName.get(owner);
   if (record === undefined) {
     const id = binding.ownerId(owner);
-    // Fired and cleared timers are dropped when counted; an owner nobody
-    // counts would keep them all, so the set also prunes itself as it grows.
-    const timers = new PendingTimers<number>({ pruneAt: 64, onDrop: (asyncId) => timerOwners.delete(asyncId) });
-    record = { id, name: owner, requests: 0, timers };
+    // Each timer's end is told (owned-work.ts); one that cannot be is dropped
+    // when counted after it ended, and the set prunes itself as it grows.
+    const timers = new PendingTimers<number>({ pruneAt: 64, toldEnds: true, onDrop: forgetTimerLater });
+    record = { id, name: owner, requests: 0, timers, timerEnd: undefined };
     byName.set(owner, record);
     byIndex.set(id & OWNER_INDEX_MASK, record);
   }

@@ -12,6 +12,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import * as util from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { DrainTimeoutError, countsFor, trackOwners, whenDrained, withOwner } from '../dist/index.js';
 import { binding } from '../dist/native.js';
@@ -209,6 +210,19 @@ describe('whenDrained never keeps a process alive by itself', () => {
       counts: { total: 1, active: 1, ref: 0, closing: 0, requests: 0, timers: 0 },
     });
   });
+
+  it("a process waiting on an owner whose only timer was unref'd after the watch started ends by itself", async () => {
+    const r = await runScript('drain-unref-timer.cjs');
+    expect(r.signal).toBeNull();
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(line(r.stdout, 'UVD-EXIT'), r.stdout + r.stderr).toEqual({
+      code: 0,
+      settled: 'pending',
+      fired: false,
+      immediate: true,
+      counts: { total: 0, active: 0, ref: 0, closing: 0, requests: 0, timers: 1 },
+    });
+  });
 });
 
 describe('whenDrained gives up', () => {
@@ -368,5 +382,178 @@ describe('JS timers of a watched owner', () => {
     await expect(wait).rejects.toThrow(/aborted/);
     await drained;
     expect(countsFor(owner)).toEqual(NOTHING);
+  });
+});
+
+describe("JS timers' ends are told from their birth (an accessor on Node's timer prototypes)", () => {
+  // Every owned timer tells its end from its birth on, so starting a watch
+  // walks none of them, and the owner's count stays exact between reads.
+  const { watchOwner } = createRequire(import.meta.url)('../dist/drain.js') as {
+    watchOwner(owner: string, listener: (counts: { timers: number }) => boolean | void): () => void;
+  };
+  const turn = () => new Promise((r) => setImmediate(r));
+
+  it('timers made before the watch started and cleared one per iteration after it: counted down exactly, the drain seen at the last clear', async () => {
+    const owner = fresh('timers-before-watch');
+    const timers = withOwner(owner, () => Array.from({ length: 200 }, () => setTimeout(() => {}, 60_000)));
+    // No field of its own: the prototype's accessor serves it, before and after the watch starts,
+    // and starting the watch touches no timer (it adds nothing to any of them).
+    const keys = (t: object) => Reflect.ownKeys(t).map(String).join();
+    const before = timers.map(keys);
+    expect(Object.getOwnPropertyDescriptor(timers[0]!, '_destroyed')).toBeUndefined();
+    const drained = whenDrained(owner);
+    expect(timers.map(keys)).toEqual(before);
+    expect(Object.getOwnPropertyDescriptor(timers[199]!, '_destroyed')).toBeUndefined();
+    const left: number[] = [];
+    for (const [i, timer] of timers.entries()) {
+      if (i === timers.length - 1) break;
+      clearTimeout(timer);
+      if (i % 50 === 0) left.push(countsFor(owner).timers);
+      await turn();
+    }
+    expect(left).toEqual([199, 149, 99, 49]);
+    const iteration = binding.watchIteration();
+    clearTimeout(timers[timers.length - 1]);
+    await drained;
+    expect(binding.watchIteration() - iteration).toBe(0);
+    expect(countsFor(owner)).toEqual(NOTHING);
+  });
+
+  it('a timer that fired, refreshed under its owner, is counted again (once, however often refreshed), and its clear is told', async () => {
+    const owner = fresh('timer-refreshed');
+    const timer = withOwner(owner, () => setTimeout(() => {}, 1));
+    await whenDrained(owner);
+    // A refresh after the end is a new birth: the owner current then has it.
+    withOwner(owner, () => timer.refresh());
+    expect(countsFor(owner).timers).toBe(1);
+    const drained = whenDrained(owner);
+    timer.refresh(); // pending: no new birth
+    withOwner(owner, () => timer.refresh());
+    expect(countsFor(owner).timers).toBe(1);
+    for (let i = 0; i < 3; i++) await turn();
+    const before = binding.watchIteration();
+    clearTimeout(timer);
+    await drained;
+    expect(binding.watchIteration() - before).toBe(0);
+    expect(countsFor(owner)).toEqual(NOTHING);
+  });
+
+  it("an unref'd timer is still pending: the owner waits for it, and its clear is told", async () => {
+    const owner = fresh('timer-unref');
+    const timer = withOwner(owner, () => setTimeout(() => {}, 60_000));
+    let result: { iterations: number } | undefined;
+    const drained = whenDrained(owner).then((r) => (result = r));
+    timer.unref();
+    for (let i = 0; i < 5; i++) await turn();
+    expect(result).toBeUndefined();
+    expect(countsFor(owner).timers).toBe(1);
+    const before = binding.watchIteration();
+    clearTimeout(timer);
+    await drained;
+    expect(binding.watchIteration() - before).toBe(0);
+  });
+
+  it('an interval cleared from its own callback, and an immediate that runs: each end told in its own phase', async () => {
+    const owner = fresh('interval-immediate');
+    let fired = 0;
+    let clearedAt = -1;
+    const interval = withOwner(owner, () =>
+      setInterval(() => {
+        if (++fired < 3) return;
+        clearInterval(interval);
+        clearedAt = binding.watchIteration();
+      }, 1),
+    );
+    const drained = whenDrained(owner);
+    await drained;
+    expect(fired).toBe(3);
+    expect(binding.watchIteration() - clearedAt).toBe(0);
+
+    let ranAt = -1;
+    withOwner(owner, () => setImmediate(() => (ranAt = binding.watchIteration())));
+    const calls: number[] = [];
+    const stop = watchOwner(owner, (c) => {
+      calls.push(c.timers);
+    });
+    try {
+      expect(calls).toEqual([1]);
+      while (ranAt < 0) await turn();
+      // The immediate's end was told before its callback ran (Node marks it then).
+      expect(calls.at(-1)).toBe(0);
+    } finally {
+      stop();
+    }
+  });
+
+  it("nobody's timers ending while a watch is on tell it nothing", async () => {
+    const owner = fresh('timer-others');
+    const mine = withOwner(owner, () => setTimeout(() => {}, 60_000));
+    const calls: number[] = [];
+    const stop = watchOwner(owner, (c) => {
+      calls.push(c.timers);
+    });
+    try {
+      for (let i = 0; i < 3; i++) await turn();
+      const settled = calls.length;
+      for (let i = 0; i < 100; i++) clearTimeout(setTimeout(() => {}, 60_000));
+      for (let i = 0; i < 10; i++) clearImmediate(setImmediate(() => {}));
+      await new Promise<void>((r) => setTimeout(r, 2));
+      for (let i = 0; i < 3; i++) await turn();
+      expect(calls.length).toBe(settled);
+    } finally {
+      stop();
+      clearTimeout(mine);
+    }
+  });
+
+  it('an aborted timers/promises wait made before the watch started ends its timer, told at once', async () => {
+    const owner = fresh('timer-promise-abort');
+    const controller = new AbortController();
+    const wait = withOwner(owner, () => sleep(60_000, undefined, { signal: controller.signal }));
+    wait.catch(() => {});
+    expect(countsFor(owner).timers).toBe(1);
+    const drained = whenDrained(owner);
+    for (let i = 0; i < 3; i++) await turn();
+    const before = binding.watchIteration();
+    controller.abort();
+    await drained;
+    expect(binding.watchIteration() - before).toBe(0);
+    await expect(wait).rejects.toThrow(/aborted/);
+  });
+
+  it('util.inspect of a timer shows its _destroyed value, before and after its end', () => {
+    // `[Symbol(x)]: v` up to Node 22, `Symbol(x): v` from Node 24.
+    const shows = (value: boolean) => new RegExp(`\\[?Symbol\\(uv-drain:_destroyed\\)\\]?: ${value}`);
+    const owner = fresh('timer-inspect');
+    const owned = withOwner(owner, () => setTimeout(() => {}, 60_000));
+    const nobodys = setTimeout(() => {}, 60_000);
+    const immediate = setImmediate(() => {});
+    for (const t of [owned, nobodys, immediate]) expect(util.inspect(t)).toMatch(shows(false));
+    clearTimeout(owned);
+    clearTimeout(nobodys);
+    clearImmediate(immediate);
+    for (const t of [owned, nobodys, immediate]) {
+      expect(util.inspect(t)).toMatch(shows(true));
+      expect((t as unknown as { _destroyed: boolean })._destroyed).toBe(true);
+    }
+    expect(countsFor(owner)).toEqual(NOTHING);
+  });
+
+  it('timers made before uv-drain was loaded keep working, and one refreshed under an owner is told (child process)', async () => {
+    const { code, stdout, stderr } = await runScript('timers-before-load.cjs');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const first = line(stdout, 'UVD-EARLY');
+    expect(first).toEqual({
+      seen: expect.arrayContaining(['timeout fired', 'immediate ran', 'interval cleared']),
+      ownFields: true,
+      early: { own: true, destroyed: true },
+      late: { own: false, destroyed: false },
+      inspectEarly: true,
+      inspectLate: true,
+    });
+    expect((first!.seen as string[]).length).toBe(3);
+    const second = stdout.split('\n').filter((l) => l.startsWith('UVD-EARLY '))[1];
+    expect(JSON.parse(second!.slice('UVD-EARLY '.length))).toEqual({ counted: 1, after: 0, iterations: 0, owner: 'early' });
   });
 });
