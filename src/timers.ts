@@ -65,19 +65,15 @@ export function onTimerRefChange(listener: (timer: object) => void): void {
 
 // unref() keeps its behaviour; a told timer's call is passed on.
 function tellRefChanges(proto: object): void {
-  for (const name of ['unref']) {
-    const descriptor = Object.getOwnPropertyDescriptor(proto, name);
-    const original = descriptor?.value as ((this: object) => unknown) | undefined;
-    if (descriptor === undefined || typeof original !== 'function' || descriptor.configurable !== true) continue;
-    const wrapped = {
-      [name](this: TimerEnds): unknown {
-        const result = original.call(this);
-        if (this[ON_END] !== undefined) refListener?.(this);
-        return result;
-      },
-    }[name]!;
-    Object.defineProperty(proto, name, { ...descriptor, value: wrapped });
+  const descriptor = Object.getOwnPropertyDescriptor(proto, 'unref');
+  const original = descriptor?.value as ((this: object) => unknown) | undefined;
+  if (descriptor === undefined || typeof original !== 'function' || descriptor.configurable !== true) return;
+  function unref(this: TimerEnds): unknown {
+    const result = original!.call(this);
+    if (this[ON_END] !== undefined) refListener?.(this);
+    return result;
   }
+  Object.defineProperty(proto, 'unref', { ...descriptor, value: unref });
 }
 
 /** Puts the accessor on Node's Timeout or Immediate prototype, once; false for anything else. */
