@@ -71,6 +71,19 @@ function setKnobs(knobs: { records?: number; timers?: number; itemUs?: number; m
   process.env.UVD_PACED_LOG = knobs.log ?? '';
 }
 
+/** A copy of the module loaded into `c` with `knobs` (and a log file of its own). */
+async function loadPaced(
+  c: ReturnType<typeof coordinator>,
+  what: string,
+  knobs: Omit<Parameters<typeof setKnobs>[0], 'log'>,
+): Promise<{ name: string; so: string; log: string }> {
+  const { so, log } = pacedCopy(what);
+  setKnobs({ ...knobs, log });
+  const name = uniqueName(what);
+  await c.load(name, { native: so, symbols: 'paced' });
+  return { name, so, log };
+}
+
 beforeEach(() => () => {
   for (const k of ['RECORDS', 'TIMERS', 'ITEM_US', 'MODE', 'LOG']) delete process.env[`UVD_PACED_${k}`];
 });
@@ -92,11 +105,8 @@ const ownerTypes = (name: string) =>
 
 describe('a paced C module', () => {
   it('wraps up in slices of its share: one item, then more while budget_left says so, the rest in later iterations', async () => {
-    const { so, log } = pacedCopy('cpaced-slices-');
-    setKnobs({ records: 100, timers: 100, itemUs: 100, log });
     const c = coordinator({ budgetMs: 0.5 });
-    const name = uniqueName('cpaced-slices-');
-    await c.load(name, { native: so, symbols: 'paced' });
+    const { name, log } = await loadPaced(c, 'cpaced-slices-', { records: 100, timers: 100, itemUs: 100 });
     const report = await c.unload(name, { timeoutMs: 60_000 });
     expect(report.removed).toBe(true);
     expect(report.pacing).toEqual({ budgetMs: 0.5, waiting: 0, itemsLeft: null });
@@ -110,11 +120,8 @@ describe('a paced C module', () => {
   });
 
   it("answers budget_left with UV_DRAIN_UNPACED and does it all at once with budgetMs: Infinity", async () => {
-    const { so, log } = pacedCopy('cpaced-inf-');
-    setKnobs({ timers: 300, itemUs: 10, log });
     const c = coordinator({ budgetMs: Infinity });
-    const name = uniqueName('cpaced-inf-');
-    await c.load(name, { native: so, symbols: 'paced' });
+    const { name, log } = await loadPaced(c, 'cpaced-inf-', { timers: 300, itemUs: 10 });
     const report = await c.unload(name);
     expect(report.removed).toBe(true);
     const { slices } = readLog(log);
@@ -124,11 +131,8 @@ describe('a paced C module', () => {
   });
 
   it('counts its waiting continuation as its own: two handles of uv-drain tagged with its owner, gone once it ran', async () => {
-    const { so, log } = pacedCopy('cpaced-own-');
-    setKnobs({ records: 400, timers: 0, itemUs: 200, log });
     const c = coordinator({ budgetMs: 0.3 });
-    const name = uniqueName('cpaced-own-');
-    await c.load(name, { native: so, symbols: 'paced' });
+    const { name, log } = await loadPaced(c, 'cpaced-own-', { records: 400, timers: 0, itemUs: 200 });
     // Records only: once cleanup ran, what the owner holds is the continuation's handles.
     const unloading = c.unload(name, { timeoutMs: 60_000 });
     await until(() => ownerTypes(name).length > 0, 'the continuation handles');
@@ -145,11 +149,8 @@ describe('a paced C module', () => {
   });
 
   it('stays loaded when the deadline fires mid-way, says a continuation is waiting, and goes on to finish', async () => {
-    const { so, log } = pacedCopy('cpaced-deadline-');
-    setKnobs({ records: 1500, timers: 50, itemUs: 100, log });
     const c = coordinator({ budgetMs: 0.2 });
-    const name = uniqueName('cpaced-deadline-');
-    await c.load(name, { native: so, symbols: 'paced' });
+    const { name, log } = await loadPaced(c, 'cpaced-deadline-', { records: 1500, timers: 50, itemUs: 100 });
     const error = await rejection(c.unload(name, { timeoutMs: 30 }));
     expect(error).toBeInstanceOf(UnloadTimeoutError);
     const { report } = error as UnloadTimeoutError;
@@ -167,11 +168,8 @@ describe('a paced C module', () => {
   });
 
   it('unloads as today when it never paces (everything closed in its cleanup)', async () => {
-    const { so, log } = pacedCopy('cpaced-once-');
-    setKnobs({ timers: 200, itemUs: 10, mode: 'once', log });
     const c = coordinator({ budgetMs: 0.1 });
-    const name = uniqueName('cpaced-once-');
-    await c.load(name, { native: so, symbols: 'paced' });
+    const { name, log } = await loadPaced(c, 'cpaced-once-', { timers: 200, itemUs: 10, mode: 'once' });
     const report = await c.unload(name);
     expect(report.removed).toBe(true);
     expect(report.pacing.waiting).toBe(0);
@@ -180,20 +178,16 @@ describe('a paced C module', () => {
   });
 
   it('shares one budget between two C modules unloaded at once, each moving in the same iterations', async () => {
-    const a = pacedCopy('cpaced-share-a-');
-    const b = pacedCopy('cpaced-share-b-');
     const c = coordinator({ budgetMs: 0.6 });
-    const names = [uniqueName('cpaced-share-a-'), uniqueName('cpaced-share-b-')];
-    setKnobs({ records: 300, timers: 0, itemUs: 100, log: a.log });
-    await c.load(names[0]!, { native: a.so, symbols: 'paced' });
-    setKnobs({ records: 300, timers: 0, itemUs: 100, log: b.log });
-    await c.load(names[1]!, { native: b.so, symbols: 'paced' });
+    const a = await loadPaced(c, 'cpaced-share-a-', { records: 300, timers: 0, itemUs: 100 });
+    const b = await loadPaced(c, 'cpaced-share-b-', { records: 300, timers: 0, itemUs: 100 });
+    const names = [a.name, b.name];
     const reports = await Promise.all(names.map((n) => c.unload(n, { timeoutMs: 60_000 })));
     expect(reports.map((r) => r.removed)).toEqual([true, true]);
     const [la, lb] = [readLog(a.log).slices, readLog(b.log).slices];
     expectHonoured(la, 300);
     expectHonoured(lb, 300);
-    // Both wrap up side by side: while both have work, each moves in every iteration the other does.
+    // Both wrap up side by side: while both have work, they move in the same iterations (not one after the other).
     const last = Math.min(la[la.length - 1]!.iteration, lb[lb.length - 1]!.iteration);
     const movesA = new Set(la.map((s) => s.iteration).filter((i) => i < last));
     const movesB = new Set(lb.map((s) => s.iteration).filter((i) => i < last));
@@ -203,11 +197,8 @@ describe('a paced C module', () => {
   });
 
   it('gets UV_EINVAL for a NULL continuation, and UV_EPERM and a spent budget off the loop thread', async () => {
-    const { so, log } = pacedCopy('cpaced-bad-');
-    setKnobs({ timers: 1, log });
     const c = coordinator();
-    const name = uniqueName('cpaced-bad-');
-    await c.load(name, { native: so, symbols: 'paced' });
+    const { name, log } = await loadPaced(c, 'cpaced-bad-', { timers: 1 });
     expect(readLog(log).init).toEqual({ nullRc: UV_EINVAL, threadRc: UV_EPERM, threadLeft: 0n });
     await c.unload(name);
     await c.quit();
