@@ -276,8 +276,10 @@ describe('a paced C module in a worker thread', () => {
     // The module reads the process environment (getenv), not the worker's copy.
     setKnobs({ records: 100, timers: 100, itemUs: 100, log });
     const worker = new Worker(WORKER, { workerData: { so, mode: 'unload' } });
+    // Listened for from the start: Node may emit 'exit' in the same callback as the last 'message'.
+    const exited = once(worker, 'exit');
     const [result] = (await once(worker, 'message')) as [{ removed: boolean; waiting: number }];
-    const [exitCode] = await once(worker, 'exit');
+    const [exitCode] = await exited;
     expect(result).toEqual({ removed: true, waiting: 0 });
     expect(exitCode).toBe(0);
     const { slices } = readLog(log);

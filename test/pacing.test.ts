@@ -363,8 +363,10 @@ describe('in a worker thread', () => {
       })();
     `;
     const worker = new Worker(code, { eval: true });
+    // Listened for from the start: Node may emit 'exit' in the same callback as the last 'message'.
+    const exited = once(worker, 'exit');
     const [result] = (await once(worker, 'message')) as [{ iterations: number[]; removed: boolean }];
-    const [exitCode] = await once(worker, 'exit');
+    const [exitCode] = await exited;
     expect(exitCode).toBe(0);
     expect(result.removed).toBe(true);
     expect(result.iterations).toHaveLength(20);
